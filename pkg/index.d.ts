@@ -1,0 +1,2 @@
+export * from "./wasm/ida_refresh.js";
+export { RefreshError } from "./refresh-error.js";

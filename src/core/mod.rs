@@ -1,0 +1,9 @@
+//! The protocol core: no wasm-bindgen, no I/O, no clock. Time and transport results come in as
+//! arguments, so everything here is tested natively with `cargo test`.
+
+pub mod error;
+pub mod http_date;
+pub mod request;
+pub mod response;
+pub mod secret;
+pub mod token;

@@ -1,0 +1,199 @@
+//! Interpreting the refresh endpoint's answer. The spec's 200 schema is an empty object, so
+//! real servers vary: tokens in JSON (camelCase or snake_case, maybe in a `data` envelope), or
+//! an empty body with the session in cookies. Everything here is total: any input gives a
+//! result or an `Error`, never a panic.
+
+use serde_json::{Map, Value};
+
+use super::error::{Error, ErrorCode};
+use super::http_date::parse_retry_after;
+use super::secret::{AccessToken, RefreshToken};
+use super::token;
+
+/// What the adapter read off the wire.
+pub struct HttpResponse<'a> {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Retry-After` header, when present and readable.
+    pub retry_after: Option<&'a str>,
+    /// The body, at most `MAX_BODY_BYTES` (the adapter fails earlier when it is longer).
+    pub body: &'a [u8],
+}
+
+/// The outcome of a successful refresh. Every field may be absent (cookie mode).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TokenSet {
+    /// The new access token.
+    pub access_token: Option<AccessToken>,
+    /// The new refresh token (rotation); absent when the server keeps the old one.
+    pub refresh_token: Option<RefreshToken>,
+    /// When the access token expires, in ms since the epoch (from `exp`, else `expires_in`).
+    pub expires_at_ms: Option<f64>,
+    /// When the access token was issued, from `iat` (server clock), in ms.
+    pub issued_at_ms: Option<f64>,
+    /// The decoded JWT payload.
+    pub claims: Option<Map<String, Value>>,
+}
+
+/// Maps a response to tokens or an error. `now_ms` is when the response arrived: the base for
+/// `expires_in` and for Retry-After dates.
+pub fn interpret(response: &HttpResponse<'_>, now_ms: f64) -> Result<TokenSet, Error> {
+    let status = response.status;
+    if (200..300).contains(&status) {
+        return parse_tokens(response.body, now_ms);
+    }
+    let (code, message) = match status {
+        400 | 401 | 403 => (ErrorCode::InvalidRefreshToken, "the server rejected the refresh token"),
+        429 => (ErrorCode::RateLimited, "the server is rate limiting refresh requests"),
+        500..=599 => (ErrorCode::ServerError, "the auth server failed to answer the refresh request"),
+        _ => (ErrorCode::UnexpectedStatus, "the auth server answered with an unexpected status"),
+    };
+    let retry_after_ms = match code {
+        ErrorCode::RateLimited | ErrorCode::ServerError => {
+            response.retry_after.and_then(|v| parse_retry_after(v, now_ms))
+        }
+        _ => None,
+    };
+    Ok(Error { code, message: format!("{message} (HTTP {status})"), status: Some(status), retry_after_ms })
+        .and_then(Err)
+}
+
+fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(TokenSet::default());
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|_| Error::bad_response("is not valid JSON"))?;
+    let Value::Object(top) = value else {
+        return Err(Error::bad_response("is not a JSON object"));
+    };
+    let envelope = match top.get("data") {
+        Some(Value::Object(data)) => Some(data),
+        _ => None,
+    };
+    let field = |names: &[&'static str]| -> Option<(&'static str, &Value)> {
+        [Some(&top), envelope].into_iter().flatten().find_map(|obj| {
+            names.iter().find_map(|&n| obj.get(n).filter(|v| !v.is_null()).map(|v| (n, v)))
+        })
+    };
+
+    let access = field(&["accessToken", "access_token", "token"]).map(non_empty_string).transpose()?;
+    let refresh = field(&["refreshToken", "refresh_token"]).map(non_empty_string).transpose()?;
+    let expires_in = field(&["expiresIn", "expires_in"]).map(seconds).transpose()?;
+
+    let decoded = access.map(token::decode).transpose()?.unwrap_or_default();
+    let expires_at_ms = decoded.expires_at_ms.or(expires_in.map(|s| now_ms + s * 1000.0));
+    Ok(TokenSet {
+        access_token: access.map(AccessToken::new),
+        refresh_token: refresh.map(RefreshToken::new),
+        expires_at_ms,
+        issued_at_ms: decoded.issued_at_ms,
+        claims: decoded.claims,
+    })
+}
+
+fn non_empty_string<'a>((name, value): (&str, &'a Value)) -> Result<&'a str, Error> {
+    match value.as_str() {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(Error::bad_response(&format!("field {name} is not a non-empty string"))),
+    }
+}
+
+fn seconds((name, value): (&str, &Value)) -> Result<f64, Error> {
+    let n = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    n.filter(|n| n.is_finite() && *n >= 0.0)
+        .ok_or_else(|| Error::bad_response(&format!("field {name} is not a number of seconds")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::token::tests::jwt;
+    use super::*;
+
+    const NOW: f64 = 1_700_000_000_000.0;
+
+    fn ok(body: &str) -> TokenSet {
+        interpret(&HttpResponse { status: 200, retry_after: None, body: body.as_bytes() }, NOW).unwrap()
+    }
+    fn err(status: u16, retry_after: Option<&str>, body: &str) -> Error {
+        interpret(&HttpResponse { status, retry_after, body: body.as_bytes() }, NOW).unwrap_err()
+    }
+
+    #[test]
+    fn camel_snake_token_and_envelope() {
+        let t = ok(r#"{"accessToken":"at1","refreshToken":"rt1","expiresIn":60}"#);
+        assert_eq!(t.access_token.unwrap().expose(), "at1");
+        assert_eq!(t.refresh_token.unwrap().expose(), "rt1");
+        assert_eq!(t.expires_at_ms, Some(NOW + 60_000.0));
+        assert_eq!(t.claims, None);
+
+        let t = ok(r#"{"access_token":"at2","refresh_token":"rt2","expires_in":"30","token_type":"Bearer"}"#);
+        assert_eq!(t.access_token.unwrap().expose(), "at2");
+        assert_eq!(t.expires_at_ms, Some(NOW + 30_000.0));
+
+        let t = ok(r#"{"token":"at3"}"#);
+        assert_eq!(t.access_token.unwrap().expose(), "at3");
+        assert_eq!(t.expires_at_ms, None);
+
+        let t = ok(r#"{"success":true,"data":{"accessToken":"at4","refreshToken":"rt4","expiresIn":5}}"#);
+        assert_eq!(t.access_token.unwrap().expose(), "at4");
+        assert_eq!(t.refresh_token.unwrap().expose(), "rt4");
+    }
+
+    #[test]
+    fn jwt_exp_wins_over_expires_in() {
+        let at = jwt(r#"{"alg":"HS256"}"#, r#"{"sub":"u","iat":1700000000,"exp":1700000300}"#);
+        let t = ok(&format!(r#"{{"accessToken":"{at}","expiresIn":60}}"#));
+        assert_eq!(t.expires_at_ms, Some(1_700_000_300_000.0));
+        assert_eq!(t.issued_at_ms, Some(1_700_000_000_000.0));
+        assert_eq!(t.claims.unwrap()["sub"], "u");
+    }
+
+    #[test]
+    fn empty_bodies_and_nulls_are_success_with_nothing() {
+        for body in ["", "  \n", "{}", r#"{"accessToken":null,"refreshToken":null,"expiresIn":null}"#, r#"{"data":null}"#] {
+            assert_eq!(ok(body), TokenSet::default(), "{body:?}");
+        }
+        assert_eq!(interpret(&HttpResponse { status: 204, retry_after: None, body: b"" }, NOW), Ok(TokenSet::default()));
+    }
+
+    #[test]
+    fn bad_shapes_are_bad_response_and_never_echo_values() {
+        for body in [
+            "not json", "{", "[]", "\"at\"", "null", r#"{"accessToken":""}"#, r#"{"accessToken":42}"#,
+            r#"{"refreshToken":{"a":1}}"#, r#"{"expiresIn":"soon"}"#, r#"{"expires_in":-5}"#,
+            r#"{"data":{"accessToken":true}}"#, "\u{feff}{}",
+        ] {
+            let e = err(200, None, body);
+            assert_eq!(e.code, ErrorCode::BadResponse, "{body}");
+            assert_eq!(e.status, None);
+            assert!(!e.retryable());
+        }
+        let e = err(200, None, r#"{"accessToken":"", "refreshToken":"SECRET-RT"}"#);
+        assert!(!e.message.contains("SECRET"));
+    }
+
+    #[test]
+    fn statuses_map_to_codes() {
+        for (status, code) in [
+            (400, ErrorCode::InvalidRefreshToken), (401, ErrorCode::InvalidRefreshToken), (403, ErrorCode::InvalidRefreshToken),
+            (429, ErrorCode::RateLimited), (500, ErrorCode::ServerError), (503, ErrorCode::ServerError),
+            (404, ErrorCode::UnexpectedStatus), (302, ErrorCode::UnexpectedStatus), (418, ErrorCode::UnexpectedStatus),
+        ] {
+            let e = err(status, None, "");
+            assert_eq!((e.code, e.status), (code, Some(status)));
+            assert_eq!(e.retryable(), matches!(code, ErrorCode::RateLimited | ErrorCode::ServerError));
+        }
+    }
+
+    #[test]
+    fn retry_after_on_429_and_503_only() {
+        assert_eq!(err(429, Some("7"), "").retry_after_ms, Some(7000.0));
+        assert_eq!(err(503, Some("Tue, 14 Nov 2023 22:13:30 GMT"), "").retry_after_ms, Some(10_000.0));
+        assert_eq!(err(429, Some("garbage"), "").retry_after_ms, None);
+        assert_eq!(err(401, Some("7"), "").retry_after_ms, None);
+    }
+}

@@ -1,0 +1,244 @@
+//! The fetch transport: builds the request, enforces the timeout with an AbortController, and
+//! reads the body up to a cap without buffering more.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, Response};
+
+use super::error::JsError;
+use super::global::{clear_timeout, global_fetch, has_global, set_timeout};
+use super::options::OptionReader;
+use crate::core::error::{Error, ErrorCode};
+use crate::core::request::{validate_timeout_ms, DEFAULT_TIMEOUT_MS};
+
+/// How requests are sent: the options shared by `refresh()` and everything built on it.
+#[derive(Clone)]
+pub struct Transport {
+    /// Milliseconds before the request is aborted.
+    pub timeout_ms: u32,
+    /// Extra request headers, validated.
+    pub headers: Vec<(String, String)>,
+    /// fetch's `credentials`, when given.
+    pub credentials: Option<RequestCredentials>,
+    /// A fetch-compatible function used instead of the global one.
+    pub fetch: Option<Function>,
+}
+
+/// The option names `Transport::from_options` reads.
+pub const TRANSPORT_OPTIONS: [&str; 4] = ["timeoutMs", "headers", "credentials", "fetch"];
+
+impl Transport {
+    /// Reads `timeoutMs`, `headers`, `credentials` and `fetch`.
+    pub fn from_options(options: &OptionReader) -> Result<Self, Error> {
+        let timeout_ms = options.number("timeoutMs")?.map(validate_timeout_ms).transpose()?.unwrap_or(DEFAULT_TIMEOUT_MS);
+        let credentials = options
+            .one_of("credentials", &["omit", "same-origin", "include"])?
+            .and_then(|c| RequestCredentials::from_js_value(&JsValue::from_str(&c)));
+        let fetch = match options.get("fetch")? {
+            None => None,
+            // A service binding or any object with a fetch() method works as is.
+            Some(v) if v.is_object() && !v.is_function() => {
+                let method = Reflect::get(&v, &"fetch".into()).ok().and_then(|f| f.dyn_into::<Function>().ok());
+                let method = method.ok_or_else(|| Error::invalid_argument("fetch", "must be a function or an object with a fetch() method"))?;
+                Some(method.bind0(&v))
+            }
+            Some(_) => options.function("fetch")?,
+        };
+        if fetch.is_none() && !has_global("fetch") {
+            return Err(Error::invalid_argument("fetch", "there is no global fetch here; pass a fetch function"));
+        }
+        let headers = match options.get("headers")? {
+            None => Vec::new(),
+            Some(v) => read_headers(&v)?,
+        };
+        Ok(Self { timeout_ms, headers, credentials, fetch })
+    }
+
+    /// `POST url` with a JSON body; the answer, its body read up to `max_body` bytes.
+    pub async fn post_json(&self, url: &str, body: &str, max_body: usize) -> Result<RawResponse, JsError> {
+        let headers = self.headers_with(&[("Content-Type", "application/json")])?;
+        let init = RequestInit::new();
+        init.set_method("POST");
+        init.set_headers(&headers);
+        init.set_body(&JsValue::from_str(body));
+        if let Some(c) = self.credentials {
+            init.set_credentials(c);
+        }
+        let controller = AbortController::new().ok();
+        if let Some(c) = &controller {
+            init.set_signal(Some(&c.signal()));
+        }
+        let deadline = Deadline::start(self.timeout_ms, controller);
+        let sent = match &self.fetch {
+            Some(f) => f.call2(&JsValue::UNDEFINED, &url.into(), &init).map(|v| Promise::resolve(&v)),
+            None => global_fetch(url, &init),
+        };
+        let sent = sent.map_err(network)?;
+        let response = deadline.race(sent).await?;
+        if Reflect::get(&response, &"status".into()).ok().and_then(|s| s.as_f64()).is_none() {
+            return Err(Error::bad_response("is not a Response (check the fetch option)").into());
+        }
+        let response: Response = response.unchecked_into();
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let status = response.status();
+        let retry_after = header("retry-after");
+        let date = header("date");
+        let body = read_capped(&response, &deadline, max_body).await?;
+        Ok(RawResponse { status, retry_after, date, body, received_at_ms: js_sys::Date::now() })
+    }
+
+    fn headers_with(&self, fixed: &[(&str, &str)]) -> Result<Headers, JsError> {
+        let headers = Headers::new().map_err(network)?;
+        let extra = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        for (k, v) in extra.chain(fixed.iter().copied()) {
+            headers
+                .set(k, v)
+                .map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
+        }
+        Ok(headers)
+    }
+}
+
+/// A response as the core needs it.
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The Retry-After header.
+    pub retry_after: Option<String>,
+    /// The Date header (readable cross-origin only when the server exposes it).
+    pub date: Option<String>,
+    /// The body, at most the cap.
+    pub body: Vec<u8>,
+    /// `Date.now()` when the body had arrived.
+    pub received_at_ms: f64,
+}
+
+fn network(cause: JsValue) -> JsError {
+    JsError {
+        error: Error::new(ErrorCode::Network, "the refresh request got no HTTP answer (network failure, refused connection or CORS)"),
+        cause: Some(cause),
+    }
+}
+
+/// Accepts a plain object of strings, a `Headers`, or an array of `[name, value]` pairs.
+fn read_headers(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
+    let bad = || Error::invalid_argument("headers", "must map header names to string values");
+    let pairs: Vec<JsValue> = if let Some(h) = value.dyn_ref::<Headers>() {
+        let entries = js_sys::try_iter(h).ok().flatten().ok_or_else(bad)?;
+        entries.filter_map(Result::ok).collect()
+    } else if Array::is_array(value) {
+        Array::from(value).iter().collect()
+    } else if value.is_object() && !value.is_function() {
+        Object::entries(value.unchecked_ref()).iter().collect()
+    } else {
+        return Err(bad());
+    };
+    let checked = Headers::new().map_err(|_| bad())?;
+    pairs
+        .into_iter()
+        .map(|pair| {
+            let pair = Array::from(&pair);
+            let (k, v) = (pair.get(0).as_string().ok_or_else(bad)?, pair.get(1).as_string().ok_or_else(bad)?);
+            checked
+                .append(&k, &v)
+                .map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
+            Ok((k, v))
+        })
+        .collect()
+}
+
+/// A timer that aborts the request and settles a promise that requests race against. Dropping
+/// it clears the timer, so nothing fires after the request is over.
+struct Deadline {
+    expired: Promise,
+    fired: Rc<Cell<bool>>,
+    handle: JsValue,
+    _callback: Closure<dyn FnMut()>,
+}
+
+impl Deadline {
+    fn start(ms: u32, controller: Option<AbortController>) -> Self {
+        let mut settle = None;
+        let expired = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
+        let fired = Rc::new(Cell::new(false));
+        let flag = fired.clone();
+        let callback = Closure::<dyn FnMut()>::new(move || {
+            flag.set(true);
+            // Settle first, then abort: the race must see the timeout, not the AbortError.
+            if let Some(resolve) = &settle {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+            if let Some(c) = &controller {
+                c.abort();
+            }
+        });
+        let handle = set_timeout(callback.as_ref().unchecked_ref(), ms);
+        Self { expired, fired, handle, _callback: callback }
+    }
+
+    fn timeout_error(&self) -> JsError {
+        Error::new(ErrorCode::Timeout, "the refresh request timed out").into()
+    }
+
+    async fn race(&self, op: Promise) -> Result<JsValue, JsError> {
+        let outcome = JsFuture::from(Promise::race(&Array::of2(&op, &self.expired))).await;
+        match outcome {
+            _ if self.fired.get() => Err(self.timeout_error()),
+            Ok(v) => Ok(v),
+            Err(e) => Err(network(e)),
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        clear_timeout(&self.handle);
+    }
+}
+
+async fn read_capped(response: &Response, deadline: &Deadline, cap: usize) -> Result<Vec<u8>, JsError> {
+    let too_large = || -> JsError { Error::bad_response("body is larger than 64 KiB").into() };
+    let declared = response.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    let Some(stream) = response.body() else { return Ok(Vec::new()) };
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let cancel = |reader: &web_sys::ReadableStreamDefaultReader| {
+        let pending = reader.cancel();
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = JsFuture::from(pending).await;
+        });
+    };
+    if declared.is_some_and(|n| n > cap as u64) {
+        cancel(&reader);
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        let chunk = match deadline.race(reader.read()).await {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                cancel(&reader);
+                return Err(e);
+            }
+        };
+        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            return Ok(body);
+        }
+        let bytes = Reflect::get(&chunk, &"value".into()).unwrap_or(JsValue::UNDEFINED);
+        let Some(bytes) = bytes.dyn_ref::<Uint8Array>() else {
+            cancel(&reader);
+            return Err(Error::bad_response("body could not be read").into());
+        };
+        if body.len() + bytes.length() as usize > cap {
+            cancel(&reader);
+            return Err(too_large());
+        }
+        let start = body.len();
+        body.resize(start + bytes.length() as usize, 0);
+        bytes.copy_to(&mut body[start..]);
+    }
+}

@@ -1,0 +1,7 @@
+//! Thin wasm-bindgen adapters around the core: JS values, fetch, timers.
+
+pub mod error;
+pub mod fetch;
+pub mod global;
+pub mod options;
+pub mod refresh;

@@ -1,0 +1,12 @@
+// The one JS error class of ida-refresh. Rust builds every error through this constructor
+// (src/js/error.rs), and the package re-exports this very module, so `instanceof` holds.
+export class RefreshError extends Error {
+  constructor(message, details = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = details.code ?? "unexpected_status";
+    this.status = details.status ?? null;
+    this.retryable = Boolean(details.retryable);
+    this.retryAfterMs = details.retryAfterMs ?? null;
+  }
+}
+Object.defineProperty(RefreshError.prototype, "name", { value: "RefreshError", writable: true, configurable: true });

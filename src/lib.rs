@@ -1,0 +1,9 @@
+//! ida-refresh: keep users signed in by exchanging refresh tokens through the ida auth API.
+//!
+//! `core` holds the protocol (request building, response parsing, token decoding, errors) and
+//! knows nothing of JavaScript; `js` adapts it to fetch, timers and JS values for WebAssembly.
+#![deny(missing_docs)]
+
+pub mod core;
+#[cfg(target_arch = "wasm32")]
+pub mod js;
