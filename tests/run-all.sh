@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every test: native unit tests, the wasm suites in Node, a Chromium window and a dedicated
+# worker, then the Node test files (the built package in Node and in real workerd).
+# Installs whatever the machine lacks first (tests/setup.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+bash tests/setup.sh --browser
+export PATH="$HOME/.cargo/bin:$ROOT/tests/bin:$PATH"
+step() { printf '\n== %s\n' "$*"; }
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+step "native unit tests (cargo test)"
+cargo test --quiet
+
+step "build pkg/ (wasm-pack, release)"
+bash tests/build.sh
+
+PORT="$(free_port)"
+CLOSED="$(free_port)"
+LOG="$(mktemp)"
+node tests/server/server.mjs --port "$PORT" >"$LOG" 2>&1 &
+DEV=$!
+trap 'kill $DEV 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q listening "$LOG" && break; sleep 0.1; done
+grep -q listening "$LOG" || { cat "$LOG"; exit 1; }
+export IDA_TEST_BASE_URL="http://localhost:$PORT/api/v1" IDA_TEST_CLOSED_PORT="$CLOSED"
+
+step "wasm suite in Node"
+IDA_TEST_RUNTIME=node wasm-pack test --node
+
+step "wasm suite in headless Chromium (window)"
+IDA_TEST_RUNTIME=window WASM_BINDGEN_USE_BROWSER=1 wasm-pack test --headless --chrome
+
+step "wasm suite in headless Chromium (dedicated worker)"
+IDA_TEST_RUNTIME=worker WASM_BINDGEN_USE_DEDICATED_WORKER=1 wasm-pack test --headless --chrome
+
+step "package tests: Node and workerd"
+node --test tests/js/
+
+step "all tests passed"
