@@ -23,6 +23,8 @@ pub enum ErrorCode {
     BadResponse,
     /// Any other HTTP status.
     UnexpectedStatus,
+    /// The session storage failed, or held a value that is not a session.
+    StorageError,
 }
 
 impl ErrorCode {
@@ -37,6 +39,7 @@ impl ErrorCode {
             Self::Timeout => "timeout",
             Self::BadResponse => "bad_response",
             Self::UnexpectedStatus => "unexpected_status",
+            Self::StorageError => "storage_error",
         }
     }
 

@@ -3,7 +3,9 @@
 
 pub mod error;
 pub mod http_date;
+pub mod policy;
 pub mod request;
 pub mod response;
 pub mod secret;
+pub mod session;
 pub mod token;

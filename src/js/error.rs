@@ -46,6 +46,12 @@ impl From<Error> for JsError {
     }
 }
 
+impl From<Error> for JsValue {
+    fn from(e: Error) -> Self {
+        to_js(&e, None)
+    }
+}
+
 impl From<JsError> for JsValue {
     fn from(e: JsError) -> Self {
         to_js(&e.error, e.cause.as_ref())

@@ -1,9 +1,6 @@
 //! The fetch transport: builds the request, enforces the timeout with an AbortController, and
 //! reads the body up to a cap without buffering more.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -11,7 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, Response};
 
 use super::error::JsError;
-use super::global::{clear_timeout, global_fetch, has_global, set_timeout};
+use super::global::{global_fetch, has_global, Timer};
 use super::options::OptionReader;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::request::{validate_timeout_ms, DEFAULT_TIMEOUT_MS};
@@ -76,7 +73,7 @@ impl Transport {
         let deadline = Deadline::start(self.timeout_ms, controller);
         let sent = match &self.fetch {
             Some(f) => f.call2(&JsValue::UNDEFINED, &url.into(), &init).map(|v| Promise::resolve(&v)),
-            None => global_fetch(url, &init),
+            None => global_fetch(&url.into(), &init),
         };
         let sent = sent.map_err(network)?;
         let response = deadline.race(sent).await?;
@@ -152,52 +149,28 @@ fn read_headers(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
         .collect()
 }
 
-/// A timer that aborts the request and settles a promise that requests race against. Dropping
-/// it clears the timer, so nothing fires after the request is over.
+/// The request's timeout: aborts the request and settles a promise that every step races.
 struct Deadline {
-    expired: Promise,
-    fired: Rc<Cell<bool>>,
-    handle: JsValue,
-    _callback: Closure<dyn FnMut()>,
+    timer: Timer,
 }
 
 impl Deadline {
     fn start(ms: u32, controller: Option<AbortController>) -> Self {
-        let mut settle = None;
-        let expired = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
-        let fired = Rc::new(Cell::new(false));
-        let flag = fired.clone();
-        let callback = Closure::<dyn FnMut()>::new(move || {
-            flag.set(true);
-            // Settle first, then abort: the race must see the timeout, not the AbortError.
-            if let Some(resolve) = &settle {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            }
+        let timer = Timer::start(f64::from(ms), move || {
             if let Some(c) = &controller {
                 c.abort();
             }
         });
-        let handle = set_timeout(callback.as_ref().unchecked_ref(), ms);
-        Self { expired, fired, handle, _callback: callback }
-    }
-
-    fn timeout_error(&self) -> JsError {
-        Error::new(ErrorCode::Timeout, "the refresh request timed out").into()
+        Self { timer }
     }
 
     async fn race(&self, op: Promise) -> Result<JsValue, JsError> {
-        let outcome = JsFuture::from(Promise::race(&Array::of2(&op, &self.expired))).await;
+        let outcome = JsFuture::from(Promise::race(&Array::of2(&op, self.timer.promise()))).await;
         match outcome {
-            _ if self.fired.get() => Err(self.timeout_error()),
+            _ if self.timer.fired() => Err(Error::new(ErrorCode::Timeout, "the refresh request timed out").into()),
             Ok(v) => Ok(v),
             Err(e) => Err(network(e)),
         }
-    }
-}
-
-impl Drop for Deadline {
-    fn drop(&mut self) {
-        clear_timeout(&self.handle);
     }
 }
 

@@ -1,7 +1,9 @@
 //! Thin wasm-bindgen adapters around the core: JS values, fetch, timers.
 
+pub mod client;
 pub mod error;
 pub mod fetch;
 pub mod global;
 pub mod options;
 pub mod refresh;
+pub mod storage;

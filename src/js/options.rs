@@ -9,13 +9,21 @@ use crate::core::error::Error;
 /// A validated view of an options object.
 pub struct OptionReader {
     object: Option<Object>,
+    /// Prepended to option names in errors ("retry." for nested objects).
+    prefix: String,
 }
 
 impl OptionReader {
     /// Accepts `undefined`, `null` or a plain object whose keys are all in `known`.
     pub fn new(value: &JsValue, what: &str, known: &[&str]) -> Result<Self, Error> {
+        Self::nested(value, what, "", known)
+    }
+
+    /// Like `new`, for an object inside an option (`prefix` e.g. "retry.").
+    pub fn nested(value: &JsValue, what: &str, prefix: &str, known: &[&str]) -> Result<Self, Error> {
+        let prefix = prefix.to_owned();
         if value.is_undefined() || value.is_null() {
-            return Ok(Self { object: None });
+            return Ok(Self { object: None, prefix });
         }
         if !value.is_object() || value.is_function() || Array::is_array(value) {
             return Err(Error::invalid_argument(what, "must be an object"));
@@ -25,24 +33,26 @@ impl OptionReader {
             let key = key.as_string().unwrap_or_default();
             if !known.contains(&key.as_str()) {
                 let shown: String = key.chars().take(40).collect();
-                return Err(Error::invalid_argument(&shown, &format!("is not a known option of {what}")));
+                return Err(Error::invalid_argument(&format!("{prefix}{shown}"), &format!("is not a known option of {what}")));
             }
         }
-        Ok(Self { object: Some(object) })
+        Ok(Self { object: Some(object), prefix })
     }
 
     /// The raw value, `None` when absent or `undefined`.
     pub fn get(&self, name: &str) -> Result<Option<JsValue>, Error> {
         let Some(object) = &self.object else { return Ok(None) };
         let value = Reflect::get(object, &JsValue::from_str(name))
-            .map_err(|_| Error::invalid_argument(name, "could not be read"))?;
+            .map_err(|_| Error::invalid_argument(&format!("{}{name}", self.prefix), "could not be read"))?;
         Ok((!value.is_undefined()).then_some(value))
     }
 
     fn typed<T>(&self, name: &str, expected: &str, cast: impl FnOnce(&JsValue) -> Option<T>) -> Result<Option<T>, Error> {
         match self.get(name)? {
             None => Ok(None),
-            Some(v) => cast(&v).map(Some).ok_or_else(|| Error::invalid_argument(name, &format!("must be {expected}"))),
+            Some(v) => cast(&v)
+                .map(Some)
+                .ok_or_else(|| Error::invalid_argument(&format!("{}{name}", self.prefix), &format!("must be {expected}"))),
         }
     }
 

@@ -9,7 +9,8 @@ use super::options::OptionReader;
 use crate::core::error::Error;
 use crate::core::request::{ida_refresh_request, normalize_base_url, validate_refresh_token, DEFAULT_BASE_URL, MAX_BODY_BYTES};
 use crate::core::response::{interpret, HttpResponse, TokenSet};
-use crate::core::secret::RefreshToken;
+use crate::core::secret::{AccessToken, RefreshToken};
+use serde_json::{Map, Value};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_REFRESH: &str = r#"
@@ -85,25 +86,29 @@ pub async fn refresh(refresh_token: JsValue, options: JsValue) -> Result<JsValue
         .map_err(JsError::from)?;
     let options = OptionReader::new(&options, "refresh()", &REFRESH_OPTIONS).map_err(JsError::from)?;
     let endpoint = Endpoint::from_options(&options).map_err(JsError::from)?;
-    let (tokens, _) = endpoint.exchange(&token).await?;
-    Ok(token_set_to_js(&tokens))
+    let (t, _) = endpoint.exchange(&token).await?;
+    Ok(tokens_to_js(t.access_token.as_ref(), t.refresh_token.as_ref(), t.expires_at_ms, t.claims.as_ref()))
 }
 
-/// `{ accessToken, refreshToken, expiresAt, claims }` as a plain JS object.
-pub fn token_set_to_js(tokens: &TokenSet) -> JsValue {
+/// `{ accessToken, refreshToken, expiresAt, claims }` as a plain JS object: the shape of both
+/// RefreshResult and Session.
+pub fn tokens_to_js(
+    access: Option<&AccessToken>,
+    refresh: Option<&RefreshToken>,
+    expires_at_ms: Option<f64>,
+    claims: Option<&Map<String, Value>>,
+) -> JsValue {
     let object = Object::new();
     let string = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
-    let claims = tokens
-        .claims
-        .as_ref()
+    let claims = claims
         .and_then(|c| serde_json::to_string(c).ok())
         // JSON.parse keeps JS number semantics for claims beyond 2^53 (serde-wasm-bindgen errors).
         .and_then(|json| js_sys::JSON::parse(&json).ok())
         .unwrap_or(JsValue::NULL);
     for (key, value) in [
-        ("accessToken", string(tokens.access_token.as_ref().map(|t| t.expose()))),
-        ("refreshToken", string(tokens.refresh_token.as_ref().map(|t| t.expose()))),
-        ("expiresAt", tokens.expires_at_ms.map_or(JsValue::NULL, JsValue::from)),
+        ("accessToken", string(access.map(AccessToken::expose))),
+        ("refreshToken", string(refresh.map(RefreshToken::expose))),
+        ("expiresAt", expires_at_ms.map_or(JsValue::NULL, JsValue::from)),
         ("claims", claims),
     ] {
         let _ = Reflect::set(&object, &JsValue::from_str(key), &value);
