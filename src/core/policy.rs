@@ -70,14 +70,14 @@ pub fn effective_margin_ms(margin_ms: f64, lifetime_ms: Option<f64>) -> f64 {
     }
 }
 
-/// Server clock minus local clock, in ms. From the response's `Date` header when readable (a
-/// whole second, so its middle is used), else from the token's `iat`, else 0. Used only with
-/// an absolute expiry (`exp`): with it, a client clock hours off still refreshes on time.
+/// Server clock minus local clock, in ms. From the response's `Date` header when readable,
+/// else from the token's `iat`, else 0. Both are whole seconds, so the middle of that second
+/// is taken (within half a second either way). Used only with an absolute expiry (`exp`): a
+/// client clock hours off still refreshes on time.
 pub fn estimate_skew_ms(date_header_ms: Option<f64>, issued_at_ms: Option<f64>, received_at_ms: f64) -> f64 {
-    match (date_header_ms, issued_at_ms) {
-        (Some(date), _) => date + 500.0 - received_at_ms,
-        (None, Some(iat)) => iat - received_at_ms,
-        (None, None) => 0.0,
+    match date_header_ms.or(issued_at_ms) {
+        Some(server_second) => server_second + 500.0 - received_at_ms,
+        None => 0.0,
     }
 }
 
@@ -145,7 +145,7 @@ mod tests {
         let received = 1_000_000.0;
         let server_now = received + 3.0 * 3_600_000.0;
         assert_eq!(estimate_skew_ms(Some(server_now), Some(0.0), received), 3.0 * 3_600_000.0 + 500.0);
-        assert_eq!(estimate_skew_ms(None, Some(server_now), received), 3.0 * 3_600_000.0);
+        assert_eq!(estimate_skew_ms(None, Some(server_now), received), 3.0 * 3_600_000.0 + 500.0);
         assert_eq!(estimate_skew_ms(None, None, received), 0.0);
     }
 }

@@ -63,9 +63,14 @@ impl Session {
     /// current one; a response without an access token means cookie mode.
     pub fn after_refresh(&self, tokens: TokenSet, date_header_ms: Option<f64>, received_at_ms: f64) -> Self {
         let absolute = tokens.claims.as_ref().is_some_and(|c| c.contains_key("exp"));
-        let skew_ms = if absolute { estimate_skew_ms(date_header_ms, tokens.issued_at_ms, received_at_ms) } else { 0.0 };
+        let mut skew_ms = if absolute { estimate_skew_ms(date_header_ms, tokens.issued_at_ms, received_at_ms) } else { 0.0 };
         let lifetime_ms = match (tokens.issued_at_ms, tokens.expires_at_ms) {
-            (Some(iat), Some(exp)) => Some(exp - iat),
+            (Some(iat), Some(exp)) => {
+                // Whole-second clocks must not make a short token look expired on arrival
+                // (a refresh storm): locally it keeps at least half its lifetime.
+                skew_ms = skew_ms.min(exp - received_at_ms - (exp - iat) / 2.0);
+                Some(exp - iat)
+            }
             (None, Some(exp)) => Some(exp - skew_ms - received_at_ms),
             _ => None,
         };
@@ -381,11 +386,14 @@ mod tests {
             claims: decoded.claims,
         }
     }
+    /// Received half a second into the second `iat` names: the skew estimate is then exactly 0.
+    const RECEIVED: f64 = T0 + 500.0;
+
     /// A session whose 1-hour access token was issued at `T0` by a server whose clock agrees.
     fn state_with_fresh_session() -> SessionState {
         let mut state = SessionState::new(policy(), 0.0);
         let seed = Session::seed("rt0", None, T0).unwrap();
-        let s = seed.after_refresh(tokens(Some(at(T0 / 1000.0, T0 / 1000.0 + 3600.0)), Some("rt1")), None, T0);
+        let s = seed.after_refresh(tokens(Some(at(T0 / 1000.0, T0 / 1000.0 + 3600.0)), Some("rt1")), None, RECEIVED);
         state.succeed(s);
         state
     }
@@ -410,7 +418,7 @@ mod tests {
     #[test]
     fn margin_is_capped_by_a_fifth_of_a_short_lifetime() {
         let mut state = SessionState::new(policy(), 0.0);
-        let s = Session::seed("rt", None, T0).unwrap().after_refresh(tokens(Some(at(T0 / 1000.0, T0 / 1000.0 + 10.0)), None), None, T0);
+        let s = Session::seed("rt", None, T0).unwrap().after_refresh(tokens(Some(at(T0 / 1000.0, T0 / 1000.0 + 10.0)), None), None, RECEIVED);
         state.succeed(s);
         assert_eq!(state.due_at_ms(), Some(T0 + 8_000.0));
     }
@@ -445,6 +453,13 @@ mod tests {
         let s = Session::seed("rt", None, ahead).unwrap();
         state.succeed(s.after_refresh(tokens(Some(at(T0 / 1000.0, T0 / 1000.0 + 3600.0)), None), None, ahead));
         assert!(token_of(state.plan(&Demand::Token, ahead + MIN)).is_some(), "fresh right after refresh");
+    }
+
+    #[test]
+    fn short_tokens_never_look_expired_on_arrival() {
+        // A 1 s token received late in its issuing second: the estimate would leave it ~0 s.
+        let s = Session::seed("rt", None, T0).unwrap().after_refresh(tokens(Some(at(T0 / 1000.0, T0 / 1000.0 + 1.0)), None), None, T0 + 999.0);
+        assert!(s.local_expiry_ms().unwrap() >= T0 + 999.0 + 500.0, "keeps half its lifetime");
     }
 
     #[test]

@@ -431,7 +431,8 @@ impl Inner {
                 let inner = inner.clone();
                 wasm_bindgen_futures::spawn_local(async move { inner.end_session("invalid_refresh_token").await });
             }
-            _ => {}
+            // Timers may fire a little early by the wall clock: arm again.
+            _ => Inner::reschedule(inner),
         }
     }
 
@@ -443,7 +444,8 @@ impl Inner {
         let due = inner.state.borrow().due_at_ms();
         let weak = Rc::downgrade(inner);
         let timer = due.map(|at| {
-            let timer = Timer::start((at - now()).max(0.0), move || {
+            // A few ms late rather than early: the wall clock and the timer clock differ.
+            let timer = Timer::start((at - now()).max(0.0) + 5.0, move || {
                 if let Some(inner) = weak.upgrade() {
                     Inner::tick(&inner);
                 }
@@ -456,7 +458,12 @@ impl Inner {
 
     /// Meets a demand: serve, fail at once, or join the single flight.
     async fn demand(self: &Rc<Self>, demand: Demand) -> Result<Option<String>, JsValue> {
-        let plan = self.state.borrow().plan(&demand, now());
+        let mut plan = self.state.borrow().plan(&demand, now());
+        if plan == Plan::SignedOut && !self.store.is_memory() {
+            // Another client (a tab without a channel) may have signed in since.
+            self.sync_from_storage().await;
+            plan = self.state.borrow().plan(&demand, now());
+        }
         let token = |t: Option<crate::core::secret::AccessToken>| t.map(|t| t.expose().to_owned());
         match plan {
             Plan::Serve(t) => Ok(token(t)),
@@ -505,14 +512,15 @@ impl Inner {
     async fn series(self: &Rc<Self>) -> Result<(), JsError> {
         self.wait_for_peer().await;
         let epoch = self.state.borrow().epoch();
+        let before = self.state.borrow().session().map(|s| s.refresh_token.clone());
         let Some(started_with) = self.sync_from_storage().await else {
             return Err(Error::invalid_argument("session", "there is no session: call setSession() first").into());
         };
-        // Another tab may have refreshed while we waited: then its session is the answer.
-        if let Some(current) = self.state.borrow().session() {
-            if current.refresh_token != started_with.refresh_token || started_with.updated_at_ms > current.updated_at_ms {
-                return Ok(());
-            }
+        // Another tab refreshed while we waited: its session is the answer, unless it too
+        // needs a refresh already.
+        let adopted = before.as_ref() != Some(&started_with.refresh_token);
+        if adopted && self.state.borrow().plan(&Demand::Token, now()) != Plan::Refresh {
+            return Ok(());
         }
         let sent = started_with.refresh_token.clone();
         let mut attempt = 1;

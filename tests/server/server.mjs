@@ -35,6 +35,7 @@ export function createDevServer(config = {}) {
   const families = new Map(); // family id -> Family
   const refreshIndex = new Map(); // refresh token -> { family, generation }
   const global = { faults: [], sticky: null, counters: newCounters() };
+  let resources = 0;
 
   function newCounters() {
     return { refreshRequests: 0, rotations: 0, graceHits: 0, revocations: 0, rejected: 0, faultsServed: 0 };
@@ -58,9 +59,9 @@ export function createDevServer(config = {}) {
     if (given.length !== expected.length || !crypto.timingSafeEqual(given, expected)) return null;
     try {
       const claims = JSON.parse(Buffer.from(parts[1], "base64url").toString("utf8"));
-      if (typeof claims.exp !== "number" || claims.exp * 1000 <= Date.now()) return null;
       const fam = families.get(claims.sid);
-      if (!fam || fam.revoked) return null;
+      if (!fam || fam.revoked || fam.revokedJtis.has(claims.jti)) return null;
+      if (typeof claims.exp !== "number" || claims.exp * 1000 <= Date.now() + fam.clockOffsetMs) return null;
       return claims;
     } catch {
       return null;
@@ -85,6 +86,8 @@ export function createDevServer(config = {}) {
       faults: [],
       sticky: null,
       counters: newCounters(),
+      jtis: [],
+      revokedJtis: new Set(),
     };
     families.set(id, fam);
     issueRefreshToken(fam);
@@ -100,8 +103,9 @@ export function createDevServer(config = {}) {
 
   function issueAccessToken(fam) {
     const now = Math.floor((Date.now() + fam.clockOffsetMs) / 1000);
-    if (fam.format === "opaque") return { token: randomToken("at_"), expiresIn: fam.ttlSeconds };
+    if (fam.format === "opaque" || fam.format === "noexpiry") return { token: randomToken("at_"), expiresIn: fam.ttlSeconds };
     const claims = { sub: fam.subject, sid: fam.id, iat: now, exp: now + fam.ttlSeconds, jti: b64url(crypto.randomBytes(9)) };
+    fam.jtis.push(claims.jti);
     return { token: signJwt(claims), expiresIn: fam.ttlSeconds };
   }
 
@@ -119,6 +123,8 @@ export function createDevServer(config = {}) {
         return { access_token: at.token, refresh_token: fam.current, expires_in: String(at.expiresIn), token_type: "Bearer" };
       case "envelope":
         return { success: true, data: base };
+      case "noexpiry":
+        return { accessToken: at.token, refreshToken: fam.current };
       default:
         return base;
     }
@@ -333,7 +339,15 @@ export function createDevServer(config = {}) {
         const fam = id ? famOf(id) : null;
         if (id && !fam) return send(res, 404, { error: "unknown family" });
         const counters = fam ? fam.counters : global.counters;
-        return send(res, 200, { ...counters, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
+        return send(res, 200, { ...counters, resourceRequests: resources, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
+      }
+      case "revoke-access": {
+        // The resource server stops accepting every access token issued so far (not the
+        // refresh token): the next authFetch gets a 401 and must refresh once.
+        const fam = famOf(body.family);
+        if (!fam) return send(res, 404, { error: "unknown family" });
+        for (const j of fam.jtis) fam.revokedJtis.add(j);
+        return send(res, 200, { revoked: fam.jtis.length });
       }
       case "revoke": {
         const fam = famOf(body.family);
@@ -365,7 +379,7 @@ export function createDevServer(config = {}) {
 
   function serveStatic(req, res, pathname) {
     let rel = pathname === "/" ? "/www/index.html" : pathname;
-    if (!rel.startsWith("/www/") && !rel.startsWith("/pkg/")) rel = "/www" + rel;
+    if (!rel.startsWith("/www/") && !rel.startsWith("/pkg/") && !rel.startsWith("/tests/js/")) rel = "/www" + rel;
     const file = path.normalize(path.join(ROOT, rel));
     if (!file.startsWith(ROOT + path.sep)) return send(res, 403, { error: "forbidden" });
     fs.stat(file, (err, st) => {
@@ -396,6 +410,18 @@ export function createDevServer(config = {}) {
       const claims = verifyJwt(bearer(req));
       if (!claims) return send(res, 401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
       return send(res, 200, { sub: claims.sub, sid: claims.sid, exp: claims.exp });
+    }
+    if (p === `${API}/echo`) {
+      // A resource for authFetch tests: echoes what it received. 401 without a valid access
+      // token (unless ?public=1), always 401 with ?always401=1.
+      resources += 1;
+      const body = req.method === "POST" ? await readBody(req) : null;
+      const claims = verifyJwt(bearer(req));
+      const seen = { method: req.method, body, authorization: req.headers.authorization ?? null, cookie: /(^|;\s*)ida_at=/.test(req.headers.cookie ?? ""), sub: claims?.sub ?? null };
+      if (url.searchParams.has("always401") || (!claims && !url.searchParams.has("public"))) {
+        return send(res, 401, { error: "invalid_token", ...seen }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
+      }
+      return send(res, 200, seen);
     }
     if (p.startsWith(`${API}/dev/`)) return handleDev(req, res, p.slice(API.length + 5), url);
     if (settings.static && req.method === "GET") return serveStatic(req, res, p);
