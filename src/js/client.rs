@@ -670,6 +670,9 @@ impl Inner {
     }
 
     fn on_message(inner: &Rc<Self>, data: JsValue) {
+        if !data.is_object() {
+            return;
+        }
         let field = |k: &str| Reflect::get(&data, &k.into()).unwrap_or(JsValue::UNDEFINED);
         if inner.disposed.get() || field("from").as_f64() == Some(inner.tab_id) {
             return;

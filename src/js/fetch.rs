@@ -8,7 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, Response};
 
 use super::error::JsError;
-use super::global::{global_fetch, has_global, Timer};
+use super::global::{global_fetch, has_global, method, Timer};
 use super::options::OptionReader;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::request::{validate_timeout_ms, DEFAULT_TIMEOUT_MS};
@@ -40,9 +40,8 @@ impl Transport {
             None => None,
             // A service binding or any object with a fetch() method works as is.
             Some(v) if v.is_object() && !v.is_function() => {
-                let method = Reflect::get(&v, &"fetch".into()).ok().and_then(|f| f.dyn_into::<Function>().ok());
-                let method = method.ok_or_else(|| Error::invalid_argument("fetch", "must be a function or an object with a fetch() method"))?;
-                Some(method.bind0(&v))
+                let fetch = method(&v, "fetch").ok_or_else(|| Error::invalid_argument("fetch", "must be a function or an object with a fetch() method"))?;
+                Some(fetch.bind0(&v))
             }
             Some(_) => options.function("fetch")?,
         };

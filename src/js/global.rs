@@ -53,9 +53,18 @@ fn clamp_ms(ms: f64) -> u32 {
     if ms.is_nan() { 0 } else { ms.clamp(0.0, 2_147_483_647.0) as u32 }
 }
 
+/// A method of `target`, if it is an object that has one. Checks the type first: a throwing
+/// `Reflect.get` on a primitive is slow, and each caught exception costs a JS reference.
+pub fn method(target: &JsValue, name: &str) -> Option<Function> {
+    if !(target.is_object() || target.is_function()) {
+        return None;
+    }
+    Reflect::get(target, &JsValue::from_str(name)).ok()?.dyn_into::<Function>().ok()
+}
+
 /// Lets Node exit while only this background timer is pending (no-op elsewhere).
 fn unref(handle: &JsValue) {
-    if let Some(f) = Reflect::get(handle, &"unref".into()).ok().and_then(|f| f.dyn_into::<Function>().ok()) {
+    if let Some(f) = method(handle, "unref") {
         let _ = f.call0(handle);
     }
 }
@@ -152,7 +161,7 @@ pub struct Listener {
 impl Listener {
     /// Listens to `event` on `target`, if it is an EventTarget.
     pub fn on(target: &JsValue, event: &'static str, handler: impl FnMut() + 'static) -> Option<Self> {
-        let add = Reflect::get(target, &"addEventListener".into()).ok()?.dyn_into::<Function>().ok()?;
+        let add = method(target, "addEventListener")?;
         let callback = Closure::<dyn FnMut()>::new(handler);
         add.call2(target, &event.into(), callback.as_ref()).ok()?;
         Some(Self { target: target.clone(), event, callback })
@@ -161,7 +170,7 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(remove) = Reflect::get(&self.target, &"removeEventListener".into()).ok().and_then(|f| f.dyn_into::<Function>().ok()) {
+        if let Some(remove) = method(&self.target, "removeEventListener") {
             let _ = remove.call2(&self.target, &self.event.into(), self.callback.as_ref());
         }
     }

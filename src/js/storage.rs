@@ -4,11 +4,11 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Function, Promise};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
-use super::global::global;
+use super::global::{global, method};
 use crate::core::error::{Error, ErrorCode};
 
 enum Backend {
@@ -37,10 +37,6 @@ fn storage_error(what: &str) -> Error {
     Error::new(ErrorCode::StorageError, format!("session storage failed to {what}; the session is kept in memory"))
 }
 
-fn method(target: &JsValue, names: &[&str]) -> Option<Function> {
-    names.iter().find_map(|n| Reflect::get(target, &(*n).into()).ok()?.dyn_into::<Function>().ok())
-}
-
 impl Store {
     /// Reads the `storage` option. `Err` for a bad option; `Ok((store, Some(error)))` when the
     /// requested Web Storage is unavailable here (the store is memory then).
@@ -61,7 +57,8 @@ impl Store {
                 }
             }
             Some(v) if v.is_object() && !v.is_function() => {
-                let adapter = (method(&v, &["get"]), method(&v, &["set", "put"]), method(&v, &["remove", "delete"]));
+                let either = |a: &str, b: &str| method(&v, a).or_else(|| method(&v, b));
+                let adapter = (method(&v, "get"), either("set", "put"), either("remove", "delete"));
                 match adapter {
                     (Some(get), Some(set), Some(remove)) => Backend::Adapter { target: v, get, set, remove },
                     _ => return Err(Error::invalid_argument("storage", "an adapter needs get() and set()/put() and remove()/delete()")),
@@ -145,10 +142,10 @@ impl Store {
 
 /// A Promise (or any thenable) as a Promise; `None` for a plain value.
 pub fn thenable(value: &JsValue) -> Option<Promise> {
-    method(value, &["then"]).map(|_| Promise::resolve(value))
+    method(value, "then").map(|_| Promise::resolve(value))
 }
 
 fn call(target: &JsValue, name: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: Function = Reflect::get(target, &name.into())?.dyn_into()?;
+    let f = method(target, name).ok_or(JsValue::UNDEFINED)?;
     f.apply(target, &args.iter().collect())
 }
