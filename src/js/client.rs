@@ -96,6 +96,10 @@ const CLIENT_OPTIONS: [&str; 8] =
 const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
 /// How long a tab waits for another tab's announced refresh before sending its own.
 const PEER_WAIT_MS: f64 = 1_000.0;
+/// With other tabs around, a tab announces its refresh and listens this long for a competing
+/// announcement; the lower tab id goes ahead, the other waits for its result. Lockless: a tab
+/// that vanishes costs the others at most PEER_WAIT_MS, never a hang.
+const CLAIM_MS: f64 = 25.0;
 
 /// A session manager for single-page apps (see the TypeScript declaration).
 #[wasm_bindgen(skip_typescript)]
@@ -118,6 +122,10 @@ struct Inner {
     background: RefCell<Background>,
     tab_id: f64,
     peer_busy_until: Cell<f64>,
+    /// Another tab has spoken on the channel.
+    peers_seen: Cell<bool>,
+    /// A lower-id tab announced a refresh while we were claiming ours.
+    claim_lost: Cell<bool>,
     peer_arrived: RefCell<Vec<Function>>,
     disposed: Cell<bool>,
 }
@@ -189,6 +197,8 @@ impl RefreshClient {
             background: RefCell::new(Background::default()),
             tab_id: js_sys::Math::random(),
             peer_busy_until: Cell::new(0.0),
+            peers_seen: Cell::new(false),
+            claim_lost: Cell::new(false),
             peer_arrived: RefCell::new(Vec::new()),
             disposed: Cell::new(false),
         });
@@ -411,6 +421,8 @@ impl Inner {
                 channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
                 bg.channel = Some(channel);
                 bg.on_message = Some(on_message);
+                drop(bg);
+                inner.broadcast("hello", None);
             }
         }
     }
@@ -510,18 +522,29 @@ impl Inner {
 
     /// One refresh series: up to `retry.maxAttempts` requests with backoff.
     async fn series(self: &Rc<Self>) -> Result<(), JsError> {
-        self.wait_for_peer().await;
         let epoch = self.state.borrow().epoch();
-        let before = self.state.borrow().session().map(|s| s.refresh_token.clone());
-        let Some(started_with) = self.sync_from_storage().await else {
-            return Err(Error::invalid_argument("session", "there is no session: call setSession() first").into());
+        // The session this flight was started for: if another tab replaces it before we send,
+        // its session is the answer, unless that one needs a refresh already.
+        let before = self.state.borrow().session().map(|s| (s.refresh_token.clone(), s.updated_at_ms));
+        let superseded = |me: &Self| {
+            let changed = me.state.borrow().session().map(|s| (s.refresh_token.clone(), s.updated_at_ms)) != before;
+            changed && me.state.borrow().plan(&Demand::Token, now()) != Plan::Refresh
         };
-        // Another tab refreshed while we waited: its session is the answer, unless it too
-        // needs a refresh already.
-        let adopted = before.as_ref() != Some(&started_with.refresh_token);
-        if adopted && self.state.borrow().plan(&Demand::Token, now()) != Plan::Refresh {
+        self.wait_for_peer().await;
+        self.sync_from_storage().await;
+        if superseded(self) {
             return Ok(());
         }
+        if self.peers_seen.get() && !self.claim().await {
+            self.wait_for_peer().await;
+            self.sync_from_storage().await;
+            if superseded(self) {
+                return Ok(());
+            }
+        }
+        let Some(started_with) = self.state.borrow().session().cloned() else {
+            return Err(Error::invalid_argument("session", "there is no session: call setSession() first").into());
+        };
         let sent = started_with.refresh_token.clone();
         let mut attempt = 1;
         loop {
@@ -669,6 +692,18 @@ impl Inner {
         self.broadcast("refreshing", None);
     }
 
+    /// Announces a refresh and listens for a competing one; true when this tab goes ahead. A
+    /// tab that announced first wins; simultaneous announcements go to the lower tab id.
+    async fn claim(&self) -> bool {
+        if self.peer_busy_until.get() > now() {
+            return false;
+        }
+        self.claim_lost.set(false);
+        self.announce_refreshing();
+        sleep(CLAIM_MS).await;
+        !self.claim_lost.get()
+    }
+
     fn on_message(inner: &Rc<Self>, data: JsValue) {
         if !data.is_object() {
             return;
@@ -677,8 +712,16 @@ impl Inner {
         if inner.disposed.get() || field("from").as_f64() == Some(inner.tab_id) {
             return;
         }
+        inner.peers_seen.set(true);
+        let from = field("from").as_f64().unwrap_or(f64::INFINITY);
         match field("type").as_string().as_deref() {
-            Some("refreshing") => inner.peer_busy_until.set(now() + PEER_WAIT_MS),
+            Some("hello") => inner.broadcast("here", None),
+            Some("refreshing") => {
+                inner.peer_busy_until.set(now() + PEER_WAIT_MS);
+                if from < inner.tab_id {
+                    inner.claim_lost.set(true);
+                }
+            }
             Some("session") => {
                 inner.peer_busy_until.set(0.0);
                 let Some(Ok(session)) = field("record").as_string().map(|r| Session::from_record(&r)) else { return };
