@@ -405,6 +405,22 @@ export const scenarios = {
     }
   },
 
+  async "browser: the online event ends a cooldown"({ lib, dev, runtime }) {
+    if (runtime !== "browser") return "skip";
+    const s = await dev.mint();
+    const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, autoRefresh: false, retry: { maxAttempts: 1, cooldownMs: 60_000 } });
+    await dev.sticky(s.family, { status: 503 });
+    await check.rejects(client.refresh(), "server_error", "the auth server is down");
+    await check.rejects(client.refresh(), "server_error", "cooldown");
+    check.equal(await dev.requests(s.family), 1, "one request");
+    await dev.sticky(s.family, null);
+    window.dispatchEvent(new Event("online"));
+    const session = await client.refresh();
+    check.ok(session.accessToken, "back online: refreshed at once");
+    check.equal(await dev.requests(s.family), 2, "the cooldown ended");
+    client.dispose();
+  },
+
   async "dispose stops every timer: nothing is sent afterwards"({ lib, dev }) {
     const s = await dev.mint({ ttlSeconds: 1 });
     const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, accessToken: s.accessToken });

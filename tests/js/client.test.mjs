@@ -9,5 +9,6 @@ before(async () => (server = await startDevServer()));
 after(() => server?.close());
 
 for (const [name, run] of Object.entries(scenarios)) {
+  if (name.startsWith("browser:")) continue;
   test(`node: ${name}`, () => run({ lib, dev: devClient(server.base), runtime: "node" }));
 }
