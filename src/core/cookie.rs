@@ -1,0 +1,118 @@
+//! Cookie rules for the gateway: reading a `Cookie` header defensively and writing
+//! `__Host-` session cookies (Secure, HttpOnly, Path=/, no Domain).
+
+/// Most cookies read from one header; the rest are ignored (a header with thousands of
+/// cookies costs no more than this).
+const MAX_COOKIES: usize = 256;
+
+/// The value of cookie `name` in a `Cookie` header, percent-decoded. Malformed pairs are
+/// skipped; a name that appears twice keeps its first value (RFC 6265 5.4 order).
+pub fn read_cookie(header: &str, name: &str) -> Option<String> {
+    header
+        .split(';')
+        .take(MAX_COOKIES)
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .and_then(percent_decode)
+}
+
+/// The `Cookie` header without the named cookies (the gateway's own cookies never reach the
+/// origin). `None` when nothing is left.
+pub fn strip_cookies(header: &str, names: &[&str]) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| !names.contains(&pair.split_once('=').map_or(*pair, |(n, _)| n.trim())))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// SameSite values the gateway accepts.
+pub const SAME_SITE: [&str; 3] = ["Strict", "Lax", "None"];
+
+/// A session cookie: `Name=value; Path=/; Secure; HttpOnly; SameSite=..; Max-Age=..`. A
+/// `__Host-` name requires exactly these attributes (Secure, Path=/, no Domain).
+pub fn session_cookie(name: &str, value: &str, same_site: &str, max_age_s: u64) -> String {
+    format!("{name}={}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}", percent_encode(value))
+}
+
+/// A cookie that deletes `name`.
+pub fn clear_cookie(name: &str, same_site: &str) -> String {
+    format!("{name}=; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age=0")
+}
+
+/// Whether `name` is a valid cookie name (an RFC 7230 token).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_cookie_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E) && b != b'%'
+}
+
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if is_cookie_octet(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cookies_defensively() {
+        let h = "a=1; __Host-ida-at=eyJ.x.y ; junk; =v; __Host-ida-rt=\"rt%3Bz\"; a=2";
+        assert_eq!(read_cookie(h, "__Host-ida-at").as_deref(), Some("eyJ.x.y"));
+        assert_eq!(read_cookie(h, "__Host-ida-rt").as_deref(), Some("rt;z"));
+        assert_eq!(read_cookie(h, "a").as_deref(), Some("1"));
+        assert_eq!(read_cookie(h, "missing"), None);
+        assert_eq!(read_cookie("x=%G1", "x"), None, "bad escape");
+        assert_eq!(read_cookie("x=%", "x"), None);
+        assert_eq!(read_cookie("x=%FF", "x"), None, "not UTF-8");
+        assert_eq!(read_cookie("", "x"), None);
+        let many = "c=1; ".repeat(10_000) + "x=late";
+        assert_eq!(read_cookie(&many, "x"), None, "past the cap");
+    }
+
+    #[test]
+    fn strips_own_cookies() {
+        assert_eq!(strip_cookies("a=1; __Host-ida-at=x; b=2; __Host-ida-rt=y", &["__Host-ida-at", "__Host-ida-rt"]).as_deref(), Some("a=1; b=2"));
+        assert_eq!(strip_cookies("__Host-ida-at=x", &["__Host-ida-at"]), None);
+    }
+
+    #[test]
+    fn writes_host_cookies_and_round_trips_odd_values() {
+        let c = session_cookie("__Host-ida-rt", "rt; \"x\"%", "Lax", 60);
+        assert_eq!(c, "__Host-ida-rt=rt%3B%20%22x%22%25; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=60");
+        let value = c.split_once('=').unwrap().1.split(';').next().unwrap();
+        assert_eq!(read_cookie(&format!("__Host-ida-rt={value}"), "__Host-ida-rt").as_deref(), Some("rt; \"x\"%"));
+        assert_eq!(clear_cookie("__Host-ida-at", "Strict"), "__Host-ida-at=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+        assert!(valid_name("__Host-ida-at") && !valid_name("a b") && !valid_name("") && !valid_name("a;b"));
+    }
+}
