@@ -6,3 +6,4 @@ import { initSync } from "./wasm/ida_refresh.js";
 initSync({ module: wasm });
 
 export * from "./api.js";
+export { RefreshCoordinator } from "./coordinator.js";

@@ -57,11 +57,23 @@ impl Transport {
 
     /// `POST url` with a JSON body; the answer, its body read up to `max_body` bytes.
     pub async fn post_json(&self, url: &str, body: &str, max_body: usize) -> Result<RawResponse, JsError> {
-        let headers = self.headers_with(&[("Content-Type", "application/json")])?;
+        self.send(url, Some(body), max_body).await
+    }
+
+    /// `GET url`; the answer, its body read up to `max_body` bytes.
+    pub async fn get(&self, url: &str, max_body: usize) -> Result<RawResponse, JsError> {
+        self.send(url, None, max_body).await
+    }
+
+    async fn send(&self, url: &str, json_body: Option<&str>, max_body: usize) -> Result<RawResponse, JsError> {
+        let fixed: &[(&str, &str)] = if json_body.is_some() { &[("Content-Type", "application/json")] } else { &[] };
+        let headers = self.headers_with(fixed)?;
         let init = RequestInit::new();
-        init.set_method("POST");
+        init.set_method(if json_body.is_some() { "POST" } else { "GET" });
         init.set_headers(&headers);
-        init.set_body(&JsValue::from_str(body));
+        if let Some(body) = json_body {
+            init.set_body(&JsValue::from_str(body));
+        }
         if let Some(c) = self.credentials {
             init.set_credentials(c);
         }

@@ -1,8 +1,10 @@
 //! Thin wasm-bindgen adapters around the core: JS values, fetch, timers.
 
 pub mod client;
+pub mod crypto;
 pub mod error;
 pub mod fetch;
+pub mod gateway;
 pub mod global;
 pub mod options;
 pub mod refresh;

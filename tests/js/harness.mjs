@@ -58,7 +58,7 @@ function packageModules() {
  * Runs workerd with one worker whose entry is `entryFile` (it imports "./pkg/workerd.js"), and
  * outbound network allowed to loopback. Returns { url, stop }.
  */
-export async function startWorkerd(entryFile, { bindings = "" } = {}) {
+export async function startWorkerd(entryFile, { bindings = [], durableObjects = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ida-workerd-"));
   const modules = [`(name = "worker.js", esModule = embed "worker.js")`];
   fs.copyFileSync(entryFile, path.join(dir, "worker.js"));
@@ -84,7 +84,9 @@ const worker :Workerd.Worker = (
   compatibilityDate = "2025-09-01",
   compatibilityFlags = ["nodejs_compat"],
   globalOutbound = "outbound",
-  bindings = [ ${bindings} ],
+  bindings = [ ${[...bindings, ...durableObjects.map((c) => `(name = "${c.binding}", durableObjectNamespace = "${c.className}")`)].join(", ")} ],
+  ${durableObjects.length ? `durableObjectNamespaces = [ ${durableObjects.map((c) => `(className = "${c.className}", uniqueKey = "${c.className}-test")`).join(", ")} ],
+  durableObjectStorage = (inMemory = void),` : ""}
 );
 `,
   );

@@ -27,7 +27,7 @@ function parseArgs(argv) {
 
 export function createDevServer(config = {}) {
   const settings = {
-    secret: config.secret ?? "ida-dev-secret-change-me",
+    secret: config.secret ?? "ida-dev-secret-32-bytes-or-more-change-me",
     ttlSeconds: Number(config.ttlSeconds ?? 60),
     graceMs: Number(config.graceMs ?? 10_000),
     static: config.static ?? true,
