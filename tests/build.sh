@@ -9,11 +9,15 @@ PROFILE="${1:---release}"
 rm -rf pkg/wasm
 wasm-pack build --quiet "$PROFILE" --target web --out-dir pkg/wasm --out-name ida_refresh --no-pack
 rm -f pkg/wasm/.gitignore
-# The entries re-export RefreshError from the very module the wasm glue imports, so that
-# `err instanceof RefreshError` holds; its path carries a hash, so it is found here.
+# RefreshError's class comes from a wasm-bindgen snippet whose path carries a hash. It is moved
+# to a fixed name (and the glue's import rewritten), so the package has a stable file list: the
+# entries re-export the very module the glue imports, and `err instanceof RefreshError` holds.
 SNIPPET="$(cd pkg/wasm && find snippets -name refresh_error.js | head -n 1)"
 [ -n "$SNIPPET" ] || { echo "build: refresh_error.js snippet not found" >&2; exit 1; }
-echo "export { RefreshError } from \"./$SNIPPET\";" > pkg/wasm/refresh-error.js
+mv "pkg/wasm/$SNIPPET" pkg/wasm/refresh-error.js
+rm -rf pkg/wasm/snippets
+sed -i "s#\./$SNIPPET#./refresh-error.js#" pkg/wasm/ida_refresh.js
+grep -q "from './refresh-error.js'" pkg/wasm/ida_refresh.js || { echo "build: could not rewrite the snippet import" >&2; exit 1; }
 raw=$(stat -c %s pkg/wasm/ida_refresh_bg.wasm)
 gz=$(gzip -9 -c pkg/wasm/ida_refresh_bg.wasm | wc -c)
 echo "build: pkg/wasm/ida_refresh_bg.wasm $raw bytes raw, $gz bytes gzip -9" >&2
