@@ -15,7 +15,7 @@ export function devClient(base) {
     sticky: (family, fault) => post("/dev/faults", { family, sticky: fault }),
     revoke: (family) => post("/dev/revoke", { family }),
     revokeAccess: (family) => post("/dev/revoke-access", { family }),
-    stats: (family) => fetch(`${base}/dev/stats?family=${family}`).then((r) => r.json()),
+    stats: (family) => fetch(`${base}/dev/stats${family ? `?family=${family}` : ""}`).then((r) => r.json()),
     requests: (family) => fetch(`${base}/dev/stats?family=${family}`).then((r) => r.json()).then((s) => s.refreshRequests),
   };
 }

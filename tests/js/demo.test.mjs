@@ -1,28 +1,20 @@
 // The www/ demo in real headless Chromium, served by the dev server as the README's demo
 // command serves it: sign in, press Refresh, see new claims and expiry. Saves a screenshot.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { ROOT, startDevServer, launchChromium } from "./harness.mjs";
+import { ROOT, withDevServerAndChromium } from "./harness.mjs";
 
-let dev, browser;
-before(async () => {
-  dev = await startDevServer({ static: true });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await dev?.close();
-});
+const env = withDevServerAndChromium();
 
 test("demo: sign in, refresh, see the rotated token and new claims", async () => {
-  const page = await browser.context.newPage();
+  const page = await env.browser.context.newPage();
   const problems = [];
   page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
   page.on("pageerror", (e) => problems.push(String(e)));
   await page.setViewportSize({ width: 375, height: 800 });
-  await page.goto(`http://localhost:${dev.port}/`);
+  await page.goto(`http://localhost:${env.dev.port}/`);
   await page.getByText("ready: wasm loaded").waitFor();
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByText("signed in", { exact: true }).waitFor();
@@ -35,7 +27,7 @@ test("demo: sign in, refresh, see the rotated token and new claims", async () =>
   assert.notEqual(await page.locator("#rt").textContent(), firstRt, "the refresh token rotated");
   assert.match(await page.locator("#countdown").textContent(), /^\d+ s$/);
   assert.equal(await page.locator("#log li.ok").count(), 3);
-  const stats = await dev.stats();
+  const stats = await env.dev.stats();
   assert.equal(stats.rotations, 2);
   const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(scrollWidth <= 375, `no horizontal scroll at 375 px (${scrollWidth})`);

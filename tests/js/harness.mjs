@@ -6,27 +6,32 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { before, after } from "node:test";
 import { createDevServer } from "../server/server.mjs";
+import { devClient } from "./client-scenarios.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export async function startDevServer(config) {
   const server = createDevServer({ static: false, ...config });
   const port = await server.listen(0);
-  const base = `http://localhost:${port}/api/v1`;
-  const post = async (p, body) => {
-    const r = await fetch(base + p, { method: "POST", body: JSON.stringify(body ?? {}) });
-    if (!r.ok) throw new Error(`dev server ${p}: HTTP ${r.status}`);
-    return r.json();
-  };
-  return {
-    base,
-    port,
-    close: () => server.close(),
-    mint: (opts) => post("/dev/session", opts),
-    queue: (family, faults) => post("/dev/faults", { family, faults }),
-    stats: (family) => fetch(`${base}/dev/stats${family ? `?family=${family}` : ""}`).then((r) => r.json()),
-  };
+  return { ...devClient(`http://localhost:${port}/api/v1`), port, close: () => server.close() };
+}
+
+/** For a test file: a dev server serving the pages, and Chromium; both closed after.
+ *  `setup(env)` runs once both are up. */
+export function withDevServerAndChromium(setup) {
+  const env = {};
+  before(async () => {
+    env.dev = await startDevServer({ static: true });
+    env.browser = await launchChromium();
+    await setup?.(env);
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.dev?.close();
+  });
+  return env;
 }
 
 export function freePort() {

@@ -1,25 +1,17 @@
 // Several tabs of real Chromium sharing one session (localStorage + BroadcastChannel) against
 // the dev server's reuse detection: zero family revocations, every tab ends on the newest
 // token, no call waits more than a second extra, and sign-out reaches every tab.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDevServer, launchChromium } from "./harness.mjs";
+import { withDevServerAndChromium } from "./harness.mjs";
 
-let dev, browser;
-before(async () => {
-  dev = await startDevServer({ static: true });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await dev?.close();
-});
+const env = withDevServerAndChromium();
 
 async function openTabs(n) {
   const tabs = [];
   for (let i = 0; i < n; i++) {
-    const page = await browser.context.newPage();
-    await page.goto(`http://localhost:${dev.port}/tests/js/runner.html`);
+    const page = await env.browser.context.newPage();
+    await page.goto(`http://localhost:${env.dev.port}/tests/js/runner.html`);
     await page.waitForFunction(() => window.ready === true);
     tabs.push(page);
   }
@@ -52,12 +44,12 @@ async function startClient(page, options) {
 
 test("three tabs, localStorage, 2 s tokens, 8 s of traffic: no revocation, one newest token, sign-out everywhere", async () => {
   const tabs = await openTabs(3);
-  const s = await dev.mint({ ttlSeconds: 2 });
+  const s = await env.dev.mint({ ttlSeconds: 2 });
   for (const t of tabs) await startClient(t, { storage: "localStorage", storageKey: "mt-local" });
   await tabs[0].evaluate((s) => client.setSession({ refreshToken: s.refreshToken, accessToken: s.accessToken }), s);
   await Promise.all(tabs.map((t) => t.evaluate(() => loop(8_000))));
   await new Promise((r) => setTimeout(r, 300));
-  const server = await dev.stats(s.family);
+  const server = await env.dev.stats(s.family);
   const results = await Promise.all(tabs.map((t) => t.evaluate(() => ({ ...stats, rt: client.session?.refreshToken }))));
   console.log(`multi-tab (localStorage): ${results.reduce((a, r) => a + r.calls, 0)} calls, ${server.refreshRequests} refresh requests, ${server.rotations} rotations, ${server.graceHits} grace hits, ${server.revocations} revocations, max wait ${Math.max(...results.map((r) => r.maxWaitMs)).toFixed(0)} ms`);
   assert.equal(server.revocations, 0, "no family revocation");
@@ -84,14 +76,14 @@ test("three tabs, localStorage, 2 s tokens, 8 s of traffic: no revocation, one n
 test("two tabs, memory storage, no server grace window: the session and its refreshes travel over BroadcastChannel", async () => {
   const tabs = await openTabs(2);
   // graceMs 0: any reuse of a rotated token revokes the family, so only coordination saves us.
-  const s = await dev.mint({ ttlSeconds: 2, graceMs: 0 });
+  const s = await env.dev.mint({ ttlSeconds: 2, graceMs: 0 });
   for (const t of tabs) await startClient(t, { storageKey: "mt-memory" });
   await tabs[0].evaluate((s) => client.setSession({ refreshToken: s.refreshToken }), s);
   await new Promise((r) => setTimeout(r, 100));
   assert.ok(await tabs[1].evaluate(() => client.session !== null), "tab 2 received the session");
   await Promise.all(tabs.map((t) => t.evaluate(() => loop(5_000))));
   await new Promise((r) => setTimeout(r, 300));
-  const server = await dev.stats(s.family);
+  const server = await env.dev.stats(s.family);
   const results = await Promise.all(tabs.map((t) => t.evaluate(() => ({ ...stats, rt: client.session?.refreshToken }))));
   console.log(`multi-tab (memory, server without a grace window): ${server.refreshRequests} refresh requests, ${server.rotations} rotations, ${server.graceHits} grace hits, ${server.revocations} revocations`);
   assert.equal(server.revocations, 0);
