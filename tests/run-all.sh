@@ -35,8 +35,14 @@ IDA_TEST_RUNTIME=window WASM_BINDGEN_USE_BROWSER=1 wasm-pack test --headless --c
 step "wasm suite in headless Chromium (dedicated worker)"
 IDA_TEST_RUNTIME=worker WASM_BINDGEN_USE_DEDICATED_WORKER=1 wasm-pack test --headless --chrome
 
+step "wasm suite in headless Chromium (service worker)"
+IDA_TEST_RUNTIME=service-worker WASM_BINDGEN_USE_SERVICE_WORKER=1 wasm-pack test --headless --chrome
+
 step "package tests: Node, workerd, Chromium pages (RefreshClient scenarios, multi-tab, demo)"
 node --test --test-concurrency=1 tests/js/
+
+step "verification benchmark smoke (full run: node tests/bench/verify.mjs)"
+node tests/bench/verify.mjs --n 20 --rounds 1
 
 step "memory smoke: RefreshClient over 5k refresh cycles (the 100k run: see README)"
 node --expose-gc tests/bench/memory.mjs --cycles 5000 --max-growth 262144

@@ -1,6 +1,7 @@
 //! The protocol core: no wasm-bindgen, no I/O, no clock. Time and transport results come in as
 //! arguments, so everything here is tested natively with `cargo test`.
 
+#[cfg(feature = "gateway")]
 pub mod cookie;
 pub mod error;
 pub mod http_date;
@@ -10,4 +11,5 @@ pub mod response;
 pub mod secret;
 pub mod session;
 pub mod token;
+#[cfg(feature = "gateway")]
 pub mod verify;

@@ -6,7 +6,7 @@
 //! checked with leeway.
 
 use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{AlgorithmExt, UntrustedToken, ValidationError};
+use jwt_compact::{AlgorithmExt, Claims, UntrustedToken, ValidationError};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -83,6 +83,8 @@ pub struct PublicKey {
     pub alg: Alg,
     /// The public JWK members only (for WebCrypto `importKey("jwk", ...)`).
     pub jwk: Map<String, Value>,
+    /// The key's identity (algorithm and JWK JSON), for caching its imported form.
+    pub id: String,
 }
 
 /// Verification settings.
@@ -122,7 +124,8 @@ fn public_key(jwk: &Map<String, Value>) -> Option<PublicKey> {
     for m in members {
         public.insert((*m).to_owned(), Value::String(s(m)?.to_owned()));
     }
-    Some(PublicKey { kid: s("kid").map(str::to_owned), alg, jwk: public })
+    let id = format!("{}:{}", alg.name(), Value::Object(public.clone()));
+    Some(PublicKey { kid: s("kid").map(str::to_owned), alg, jwk: public, id })
 }
 
 #[derive(Clone, Deserialize)]
@@ -133,11 +136,11 @@ struct ExtraHeader {
 }
 
 /// A token whose header passed and whose key is known.
-pub struct Checked<'t> {
+pub struct Checked<'t, 'k> {
     /// The algorithm (the key's).
     pub alg: Alg,
     /// The key, for asymmetric algorithms (`None` for HS256).
-    pub key: Option<PublicKey>,
+    pub key: Option<&'k PublicKey>,
     /// `header.payload`: the bytes the signature covers.
     pub signing_input: &'t str,
     /// The decoded signature.
@@ -147,7 +150,7 @@ pub struct Checked<'t> {
 
 /// The first step: size, structure, header, algorithm and key choice. `Err(UnknownKey)` tells
 /// the caller it may refresh a remote JWKS once and try again.
-pub fn check_header<'t>(token: &'t str, policy: &Policy, has_hmac: bool, keys: &[PublicKey]) -> Result<Checked<'t>, Rejection> {
+pub fn check_header<'t, 'k>(token: &'t str, policy: &Policy, has_hmac: bool, keys: &'k [PublicKey]) -> Result<Checked<'t, 'k>, Rejection> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(Rejection::TooLarge);
     }
@@ -180,30 +183,40 @@ pub fn check_header<'t>(token: &'t str, policy: &Policy, has_hmac: bool, keys: &
         if key.alg != named {
             return Err(Rejection::Algorithm);
         }
-        Some(key.clone())
+        Some(key)
     };
     let signing_input = token.rsplit_once('.').map(|(input, _)| input).ok_or(Rejection::Malformed)?;
     let signature = untrusted.signature_bytes().to_vec();
     Ok(Checked { alg: named, key, signing_input, signature, untrusted })
 }
 
-impl Checked<'_> {
-    /// Verifies an HS256 signature (constant time, in jwt-compact).
-    pub fn verify_hmac(&self, secret: &[u8]) -> Result<(), Rejection> {
+/// Claims whose signature has been verified, before the claim rules.
+pub struct Verified(Claims<Map<String, Value>>);
+
+impl Checked<'_, '_> {
+    /// Verifies an HS256 signature (constant time, in jwt-compact), reading the claims once.
+    pub fn verify_hmac(&self, secret: &[u8]) -> Result<Verified, Rejection> {
         if self.alg != Alg::Hs256 {
             return Err(Rejection::Algorithm);
         }
         match Hs256.validator::<Map<String, Value>>(&Hs256Key::new(secret)).validate(&self.untrusted) {
-            Ok(_) => Ok(()),
+            Ok(token) => Ok(Verified(token.into_parts().1)),
             // jwt-compact reads the claims after checking the MAC: the signature was fine.
             Err(ValidationError::MalformedClaims(_)) => Err(Rejection::Claims),
             Err(_) => Err(Rejection::Signature),
         }
     }
 
-    /// Checks the claims; call only once the signature has been verified.
-    pub fn claims(&self, policy: &Policy, now_ms: f64) -> Result<Map<String, Value>, Rejection> {
-        let claims = self.untrusted.deserialize_claims_unchecked::<Map<String, Value>>().map_err(|_| Rejection::Claims)?;
+    /// The claims of a token whose signature the caller verified itself (WebCrypto).
+    pub fn signature_verified(&self) -> Result<Verified, Rejection> {
+        self.untrusted.deserialize_claims_unchecked().map(Verified).map_err(|_| Rejection::Claims)
+    }
+}
+
+impl Verified {
+    /// Applies the claim rules: `exp` required; `nbf`, `iat`, `iss`, `aud` with leeway.
+    pub fn check(self, policy: &Policy, now_ms: f64) -> Result<Map<String, Value>, Rejection> {
+        let claims = self.0;
         let leeway_ms = policy.leeway_s * 1000.0;
         let exp = claims.expiration.ok_or(Rejection::NoExpiry)?;
         if (exp.timestamp_millis() as f64) + leeway_ms <= now_ms {
@@ -214,14 +227,14 @@ impl Checked<'_> {
                 return Err(Rejection::NotYetValid);
             }
         }
-        let custom = claims.custom;
+        let mut out = claims.custom;
         if let Some(issuer) = &policy.issuer {
-            if custom.get("iss").and_then(Value::as_str) != Some(issuer) {
+            if out.get("iss").and_then(Value::as_str) != Some(issuer) {
                 return Err(Rejection::Issuer);
             }
         }
         if let Some(audience) = &policy.audience {
-            let ok = match custom.get("aud") {
+            let ok = match out.get("aud") {
                 Some(Value::String(a)) => a == audience,
                 Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
                 _ => false,
@@ -230,13 +243,10 @@ impl Checked<'_> {
                 return Err(Rejection::Audience);
             }
         }
-        let mut out = custom;
-        out.insert("exp".into(), exp.timestamp().into());
-        if let Some(t) = claims.not_before {
-            out.insert("nbf".into(), t.timestamp().into());
-        }
-        if let Some(t) = claims.issued_at {
-            out.insert("iat".into(), t.timestamp().into());
+        for (name, time) in [("exp", Some(exp)), ("nbf", claims.not_before), ("iat", claims.issued_at)] {
+            if let Some(t) = time {
+                out.insert(name.into(), t.timestamp().into());
+            }
         }
         Ok(out)
     }
@@ -246,7 +256,7 @@ impl Checked<'_> {
 mod tests {
     use super::*;
     use base64ct::{Base64UrlUnpadded, Encoding};
-    use jwt_compact::{Claims, Header};
+    use jwt_compact::Header;
 
     const NOW: f64 = 1_700_000_000_000.0;
     const SECRET: &[u8] = b"gateway-test-secret";
@@ -268,10 +278,8 @@ mod tests {
     fn verify(token: &str, keys: &[PublicKey]) -> Result<Map<String, Value>, Rejection> {
         let p = policy();
         let checked = check_header(token, &p, true, keys)?;
-        if checked.alg == Alg::Hs256 {
-            checked.verify_hmac(SECRET)?;
-        }
-        checked.claims(&p, NOW)
+        let verified = if checked.alg == Alg::Hs256 { checked.verify_hmac(SECRET)? } else { checked.signature_verified()? };
+        verified.check(&p, NOW)
     }
 
     fn good_claims() -> Value {

@@ -42,7 +42,7 @@ fn params(alg: Alg) -> Option<(JsValue, JsValue)> {
     }
 }
 
-/// Imported public keys by JWK thumbprint-ish identity (alg + members).
+/// Imported public keys, by `PublicKey::id`.
 #[derive(Default)]
 pub struct KeyCache {
     keys: RefCell<HashMap<String, JsValue>>,
@@ -50,8 +50,7 @@ pub struct KeyCache {
 
 impl KeyCache {
     async fn import(&self, key: &PublicKey) -> Option<JsValue> {
-        let id = format!("{}:{}", key.alg.name(), serde_json::to_string(&key.jwk).ok()?);
-        if let Some(k) = self.keys.borrow().get(&id) {
+        if let Some(k) = self.keys.borrow().get(&key.id) {
             return Some(k.clone());
         }
         let (import, _) = params(key.alg)?;
@@ -62,7 +61,7 @@ impl KeyCache {
         if keys.len() >= 64 {
             keys.clear();
         }
-        keys.insert(id, imported.clone());
+        keys.insert(key.id.clone(), imported.clone());
         Some(imported)
     }
 

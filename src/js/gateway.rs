@@ -123,7 +123,6 @@ struct CookieNames {
 
 struct RemoteJwks {
     url: String,
-    keys: Vec<PublicKey>,
     fetched_at: f64,
     attempted_at: f64,
 }
@@ -141,6 +140,8 @@ struct Gateway {
     hmac: Option<Vec<u8>>,
     static_keys: Vec<PublicKey>,
     remote: RefCell<Option<RemoteJwks>>,
+    /// The static keys followed by the remote ones; replaced, never mutated, on a JWKS fetch.
+    keys: RefCell<Rc<[PublicKey]>>,
     crypto: KeyCache,
     cookies: CookieNames,
     strip: Vec<String>,
@@ -248,7 +249,7 @@ impl Gateway {
             .string("jwksUrl")?
             .map(|url| {
                 let ok = url.starts_with("https://") || url.starts_with("http://");
-                ok.then(|| RemoteJwks { url, keys: Vec::new(), fetched_at: f64::NEG_INFINITY, attempted_at: f64::NEG_INFINITY })
+                ok.then_some(RemoteJwks { url, fetched_at: f64::NEG_INFINITY, attempted_at: f64::NEG_INFINITY })
                     .ok_or_else(|| Error::invalid_argument("keys.jwksUrl", "must be an http(s) URL"))
             })
             .transpose()?;
@@ -308,6 +309,7 @@ impl Gateway {
             upstream,
             policy: Policy { algorithms, issuer: options.string("issuer")?, audience: options.string("audience")?, leeway_s },
             hmac,
+            keys: RefCell::new(static_keys.clone().into()),
             static_keys,
             remote: RefCell::new(remote),
             crypto: KeyCache::default(),
@@ -368,65 +370,46 @@ impl Gateway {
     /// Verifies an access token: header and key choice in the core, the signature here (HS256
     /// in Rust, the rest through WebCrypto), claims in the core.
     async fn verify(&self, token: &str) -> Result<Map<String, Value>, Rejection> {
-        let keys = self.keys(false).await;
-        let checked = match check_header(token, &self.policy, self.hmac.is_some(), &keys) {
-            Err(Rejection::UnknownKey) => {
-                let keys = self.keys(true).await;
-                return self.verify_with(token, &keys).await;
-            }
-            other => other?,
-        };
-        self.finish(&checked).await
+        match self.verify_with(token, &self.keys(false).await).await {
+            Err(Rejection::UnknownKey) => self.verify_with(token, &self.keys(true).await).await,
+            other => other,
+        }
     }
 
     async fn verify_with(&self, token: &str, keys: &[PublicKey]) -> Result<Map<String, Value>, Rejection> {
         let checked = check_header(token, &self.policy, self.hmac.is_some(), keys)?;
-        self.finish(&checked).await
-    }
-
-    async fn finish(&self, checked: &crate::core::verify::Checked<'_>) -> Result<Map<String, Value>, Rejection> {
-        match (&checked.key, &self.hmac) {
+        let verified = match (checked.key, &self.hmac) {
             (None, Some(secret)) => checked.verify_hmac(secret)?,
-            (Some(key), _) => {
-                if !self.crypto.verify(key, &checked.signature, checked.signing_input.as_bytes()).await {
-                    return Err(Rejection::Signature);
-                }
-            }
+            (Some(key), _) if self.crypto.verify(key, &checked.signature, checked.signing_input.as_bytes()).await => checked.signature_verified()?,
+            (Some(_), _) => return Err(Rejection::Signature),
             (None, None) => return Err(Rejection::Algorithm),
-        }
-        checked.claims(&self.policy, js_sys::Date::now())
+        };
+        verified.check(&self.policy, js_sys::Date::now())
     }
 
     /// The static keys plus the remote JWKS, fetched when stale (10 min) or, for an unknown
     /// kid, at most every 30 s. A fetch failure keeps the keys we had.
-    async fn keys(&self, unknown_kid: bool) -> Vec<PublicKey> {
+    async fn keys(&self, unknown_kid: bool) -> Rc<[PublicKey]> {
         let now = js_sys::Date::now();
-        let due = self.remote.borrow().as_ref().map(|r| {
+        let due = self.remote.borrow().as_ref().and_then(|r| {
             let stale = now - r.fetched_at > JWKS_MAX_AGE_MS;
             let may_retry = now - r.attempted_at > self.jwks_cooldown_ms || r.fetched_at == f64::NEG_INFINITY && now - r.attempted_at > 1_000.0;
             ((stale || unknown_kid) && may_retry).then(|| r.url.clone())
         });
-        if let Some(Some(url)) = due {
+        if let Some(url) = due {
             if let Some(r) = self.remote.borrow_mut().as_mut() {
                 r.attempted_at = now;
             }
             self.jwks_fetches.set(self.jwks_fetches.get() + 1);
-            if let Ok(raw) = self.jwks_transport.get(&url, JWKS_MAX_BYTES).await {
-                if raw.status == 200 {
-                    if let Ok(keys) = parse_jwks(&raw.body, &self.policy.algorithms) {
-                        if let Some(r) = self.remote.borrow_mut().as_mut() {
-                            r.keys = keys;
-                            r.fetched_at = now;
-                        }
-                    }
+            let fetched = self.jwks_transport.get(&url, JWKS_MAX_BYTES).await.ok().filter(|raw| raw.status == 200);
+            if let Some(remote) = fetched.and_then(|raw| parse_jwks(&raw.body, &self.policy.algorithms).ok()) {
+                *self.keys.borrow_mut() = self.static_keys.iter().cloned().chain(remote).collect();
+                if let Some(r) = self.remote.borrow_mut().as_mut() {
+                    r.fetched_at = now;
                 }
             }
         }
-        let mut all = self.static_keys.clone();
-        if let Some(r) = self.remote.borrow().as_ref() {
-            all.extend(r.keys.iter().cloned());
-        }
-        all
+        self.keys.borrow().clone()
     }
 
     /// One refresh per refresh token, however many requests carry it: through the Durable
@@ -538,16 +521,23 @@ impl Gateway {
                 Some(rest) => headers.set("Cookie", &rest)?,
                 None => headers.delete("Cookie")?,
             }
+            // One Request, built once: redirects go back to the client, as a proxy should.
             let init = Object::new();
+            Reflect::set(&init, &"method".into(), &request.method().into())?;
             Reflect::set(&init, &"headers".into(), &headers)?;
-            let with_headers = Request::new_with_request_and_init(request, init.unchecked_ref())?;
-            match &self.upstream {
+            Reflect::set(&init, &"redirect".into(), &"manual".into())?;
+            if let Some(body) = request.body() {
+                Reflect::set(&init, &"body".into(), &body)?;
+                Reflect::set(&init, &"duplex".into(), &"half".into())?;
+            }
+            let url = match &self.upstream {
                 Upstream::Origin(origin) => {
                     let url = web_sys::Url::new(&request.url())?;
-                    Request::new_with_str_and_init(&format!("{origin}{}{}", url.pathname(), url.search()), with_headers.unchecked_ref())
+                    format!("{origin}{}{}", url.pathname(), url.search())
                 }
-                Upstream::Binding(_) => Ok(with_headers),
-            }
+                Upstream::Binding(_) => request.url(),
+            };
+            Request::new_with_str_and_init(&url, init.unchecked_ref())
         };
         match build() {
             Ok(forwarded) => Outcome { status, claims: Some(claims), request: Some(forwarded), set_cookies },

@@ -63,7 +63,7 @@ function packageModules() {
  * Runs workerd with one worker whose entry is `entryFile` (it imports "./pkg/workerd.js"), and
  * outbound network allowed to loopback. Returns { url, stop }.
  */
-export async function startWorkerd(entryFile, { bindings = [], durableObjects = [] } = {}) {
+export async function startWorkerd(entryFile, { bindings = [], durableObjects = [], extraModules = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ida-workerd-"));
   const modules = [`(name = "worker.js", esModule = embed "worker.js")`];
   fs.copyFileSync(entryFile, path.join(dir, "worker.js"));
@@ -72,6 +72,11 @@ export async function startWorkerd(entryFile, { bindings = [], durableObjects = 
     fs.copyFileSync(path.join(ROOT, rel), path.join(dir, rel));
     const kind = rel.endsWith(".wasm") ? "wasm" : "esModule";
     modules.push(`(name = "${rel}", ${kind} = embed "${rel}")`);
+  }
+  for (const { name, file } of extraModules) {
+    fs.mkdirSync(path.join(dir, path.dirname(name)), { recursive: true });
+    fs.copyFileSync(file, path.join(dir, name));
+    modules.push(`(name = "${name}", esModule = embed "${name}")`);
   }
   const port = await freePort();
   fs.writeFileSync(

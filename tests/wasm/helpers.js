@@ -12,6 +12,7 @@ return {
   closedBase: `http://127.0.0.1:${CLOSED}/api/v1`,
   runtime:
     typeof document !== "undefined" ? "window"
+    : typeof ServiceWorkerGlobalScope !== "undefined" ? "service-worker"
     : typeof WorkerGlobalScope !== "undefined" ? "worker"
     : typeof process !== "undefined" ? "node" : "other",
   mint: (opts) => post("/dev/session", opts),
