@@ -13,14 +13,15 @@ export class RefreshCoordinator extends DurableObject {
   #done = new Map();
 
   async fetch(request) {
-    const { refreshToken, baseUrl, timeoutMs } = await request.json();
+    // `options`: the gateway's refresh options (endpoint, protocol, timeout), never logged.
+    const { refreshToken, options } = await request.json();
     const now = Date.now();
     for (const [token, entry] of this.#done) if (now - entry.at > RESULT_TTL_MS) this.#done.delete(token);
     const done = this.#done.get(refreshToken);
     if (done) return Response.json(done.reply);
     let pending = this.#inFlight.get(refreshToken);
     if (!pending) {
-      pending = refresh(refreshToken, { baseUrl, timeoutMs }).then(
+      pending = refresh(refreshToken, options).then(
         (result) => ({ result }),
         (e) => ({ error: { code: e?.code ?? "server_error", status: e?.status ?? null, retryAfterMs: e?.retryAfterMs ?? null } }),
       );

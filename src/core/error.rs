@@ -25,6 +25,16 @@ pub enum ErrorCode {
     UnexpectedStatus,
     /// The session storage failed, or held a value that is not a session.
     StorageError,
+    /// OAuth 2.0 `invalid_client`: client authentication failed.
+    InvalidClient,
+    /// OAuth 2.0 `unauthorized_client`: this client may not use the refresh_token grant.
+    UnauthorizedClient,
+    /// OAuth 2.0 `invalid_scope`.
+    InvalidScope,
+    /// OAuth 2.0 `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// OAuth 2.0 `invalid_request`: the server found the request malformed.
+    InvalidRequest,
 }
 
 impl ErrorCode {
@@ -40,6 +50,11 @@ impl ErrorCode {
             Self::BadResponse => "bad_response",
             Self::UnexpectedStatus => "unexpected_status",
             Self::StorageError => "storage_error",
+            Self::InvalidClient => "invalid_client",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidRequest => "invalid_request",
         }
     }
 
@@ -60,12 +75,15 @@ pub struct Error {
     pub status: Option<u16>,
     /// How long the server asked us to wait (429 / 503 Retry-After), in milliseconds.
     pub retry_after_ms: Option<f64>,
+    /// The OAuth 2.0 `error` code the server sent (never its description, which could echo a
+    /// token).
+    pub server_error: Option<String>,
 }
 
 impl Error {
     /// An error with no HTTP status.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), status: None, retry_after_ms: None }
+        Self { code, message: message.into(), status: None, retry_after_ms: None, server_error: None }
     }
 
     /// An `invalid_argument` error naming the option or argument at fault.

@@ -10,12 +10,76 @@ pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// Largest response body read; anything longer is cut off there and is a `bad_response`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// `POST {url}` with a JSON `body`. No `Debug`: the body holds the refresh token.
+/// `POST {url}`. No `Debug`: the body holds the refresh token.
 pub struct RefreshRequest {
     /// Absolute (or, in a page, path-absolute) URL of the refresh endpoint.
     pub url: String,
-    /// Exactly `{"refreshToken":"<token>"}`.
+    /// The body: exactly `{"refreshToken":"<token>"}` for ida, a form for OAuth 2.0.
     pub body: String,
+    /// The body's media type.
+    pub content_type: &'static str,
+    /// An `Authorization` header (OAuth 2.0 client secret, HTTP Basic).
+    pub authorization: Option<String>,
+}
+
+/// An OAuth 2.0 client (RFC 6749 section 6).
+#[derive(Clone)]
+pub struct OAuth2Client {
+    /// The token endpoint.
+    pub token_url: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `scope` to request (narrower than granted, or none to keep it).
+    pub scope: Option<String>,
+    /// A confidential client's secret, sent with HTTP Basic (RFC 6749 2.3.1).
+    pub client_secret: Option<String>,
+}
+
+/// The refresh_token grant: a form body, and HTTP Basic when there is a client secret (then
+/// `client_id` travels in the header only).
+pub fn oauth2_refresh_request(client: &OAuth2Client, token: &RefreshToken) -> RefreshRequest {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token.expose())];
+    if client.client_secret.is_none() {
+        form.push(("client_id", &client.client_id));
+    }
+    if let Some(scope) = &client.scope {
+        form.push(("scope", scope));
+    }
+    let body = form.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect::<Vec<_>>().join("&");
+    let authorization = client.client_secret.as_ref().map(|secret| {
+        let pair = format!("{}:{}", form_encode(&client.client_id), form_encode(secret));
+        format!("Basic {}", base64_standard(pair.as_bytes()))
+    });
+    RefreshRequest { url: client.token_url.clone(), body, content_type: "application/x-www-form-urlencoded", authorization }
+}
+
+/// application/x-www-form-urlencoded encoding of one value.
+fn form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn base64_standard(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Checks a base URL: `http(s)://…` or a path starting with `/` (resolved by the page). A
@@ -51,7 +115,7 @@ pub fn ida_refresh_request(base_url: &str, token: &RefreshToken) -> RefreshReque
     }
     // Serializing a struct of one &str cannot fail; the fallback keeps this panic-free anyway.
     let body = serde_json::to_string(&Body { refresh_token: token.expose() }).unwrap_or_default();
-    RefreshRequest { url: format!("{base_url}/auth/refresh"), body }
+    RefreshRequest { url: format!("{base_url}/auth/refresh"), body, content_type: "application/json", authorization: None }
 }
 
 /// Checks the refresh-token argument.
@@ -72,6 +136,22 @@ mod tests {
         let req = ida_refresh_request(&base, &RefreshToken::new("rt_\"quoted\"\\x"));
         assert_eq!(req.url, "http://localhost:8080/api/v1/auth/refresh");
         assert_eq!(req.body, r#"{"refreshToken":"rt_\"quoted\"\\x"}"#);
+    }
+
+    #[test]
+    fn oauth2_form_and_basic_auth() {
+        let mut client = OAuth2Client { token_url: "https://as.example/token".into(), client_id: "app 1".into(), scope: Some("openid offline_access".into()), client_secret: None };
+        let req = oauth2_refresh_request(&client, &RefreshToken::new("r/t+=&x"));
+        assert_eq!(req.body, "grant_type=refresh_token&refresh_token=r%2Ft%2B%3D%26x&client_id=app+1&scope=openid+offline_access");
+        assert_eq!((req.content_type, req.authorization.as_deref()), ("application/x-www-form-urlencoded", None));
+        client.client_secret = Some("s3cr:t".into());
+        client.scope = None;
+        let req = oauth2_refresh_request(&client, &RefreshToken::new("rt"));
+        assert_eq!(req.body, "grant_type=refresh_token&refresh_token=rt", "client_id goes in the Basic header only");
+        // base64("app+1:s3cr%3At")
+        assert_eq!(req.authorization.as_deref(), Some("Basic YXBwKzE6czNjciUzQXQ="));
+        assert_eq!(base64_standard(b"a"), "YQ==");
+        assert_eq!(base64_standard(b"ab"), "YWI=");
     }
 
     #[test]

@@ -33,14 +33,34 @@ pub struct TokenSet {
     pub issued_at_ms: Option<f64>,
     /// The decoded JWT payload.
     pub claims: Option<Map<String, Value>>,
+    /// OAuth 2.0 `token_type`.
+    pub token_type: Option<String>,
+    /// OAuth 2.0 `scope` granted.
+    pub scope: Option<String>,
+    /// OpenID Connect `id_token`.
+    pub id_token: Option<String>,
+}
+
+/// Which server dialect answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// The ida API: statuses decide, error bodies are not read.
+    Ida,
+    /// RFC 6749: a 4xx body's `error` decides (section 5.2).
+    OAuth2,
 }
 
 /// Maps a response to tokens or an error. `now_ms` is when the response arrived: the base for
 /// `expires_in` and for Retry-After dates.
-pub fn interpret(response: &HttpResponse<'_>, now_ms: f64) -> Result<TokenSet, Error> {
+pub fn interpret(response: &HttpResponse<'_>, dialect: Dialect, now_ms: f64) -> Result<TokenSet, Error> {
     let status = response.status;
     if (200..300).contains(&status) {
         return parse_tokens(response.body, now_ms);
+    }
+    if dialect == Dialect::OAuth2 && (400..500).contains(&status) && status != 429 {
+        if let Some(e) = oauth2_error(response.body, status) {
+            return Err(e);
+        }
     }
     let (code, message) = match status {
         400 | 401 | 403 => (ErrorCode::InvalidRefreshToken, "the server rejected the refresh token"),
@@ -54,8 +74,28 @@ pub fn interpret(response: &HttpResponse<'_>, now_ms: f64) -> Result<TokenSet, E
         }
         _ => None,
     };
-    Ok(Error { code, message: format!("{message} (HTTP {status})"), status: Some(status), retry_after_ms })
-        .and_then(Err)
+    Err(Error { status: Some(status), retry_after_ms, ..Error::new(code, format!("{message} (HTTP {status})")) })
+}
+
+/// RFC 6749 5.2: `{"error": "invalid_grant", ...}`. Only a well-formed error code is kept; the
+/// description and URI are never read (they could echo a token).
+fn oauth2_error(body: &[u8], status: u16) -> Option<Error> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let name = value.get("error")?.as_str()?;
+    let well_formed = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
+    if !well_formed {
+        return None;
+    }
+    let (code, message) = match name {
+        "invalid_grant" => (ErrorCode::InvalidRefreshToken, "the authorization server rejected the refresh token"),
+        "invalid_client" => (ErrorCode::InvalidClient, "the authorization server rejected the client credentials"),
+        "unauthorized_client" => (ErrorCode::UnauthorizedClient, "this client may not use the refresh_token grant"),
+        "invalid_scope" => (ErrorCode::InvalidScope, "the requested scope is invalid or exceeds the granted one"),
+        "unsupported_grant_type" => (ErrorCode::UnsupportedGrantType, "the authorization server does not support refresh tokens"),
+        "invalid_request" => (ErrorCode::InvalidRequest, "the authorization server found the refresh request malformed"),
+        _ => return None,
+    };
+    Some(Error { status: Some(status), server_error: Some(name.to_owned()), ..Error::new(code, format!("{message} (HTTP {status}, {name})")) })
 }
 
 fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
@@ -80,6 +120,11 @@ fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
     let refresh = field(&["refreshToken", "refresh_token"]).map(non_empty_string).transpose()?;
     let expires_in = field(&["expiresIn", "expires_in"]).map(seconds).transpose()?;
 
+    let text = |names: &[&'static str]| field(names).map(non_empty_string).transpose().map(|s| s.map(str::to_owned));
+    let token_type = text(&["token_type", "tokenType"])?;
+    let scope = text(&["scope"])?;
+    let id_token = text(&["id_token", "idToken"])?;
+
     let decoded = access.map(token::decode).transpose()?.unwrap_or_default();
     let expires_at_ms = decoded.expires_at_ms.or(expires_in.map(|s| now_ms + s * 1000.0));
     Ok(TokenSet {
@@ -88,6 +133,9 @@ fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
         expires_at_ms,
         issued_at_ms: decoded.issued_at_ms,
         claims: decoded.claims,
+        token_type,
+        scope,
+        id_token,
     })
 }
 
@@ -116,10 +164,10 @@ mod tests {
     const NOW: f64 = 1_700_000_000_000.0;
 
     fn ok(body: &str) -> TokenSet {
-        interpret(&HttpResponse { status: 200, retry_after: None, body: body.as_bytes() }, NOW).unwrap()
+        interpret(&HttpResponse { status: 200, retry_after: None, body: body.as_bytes() }, Dialect::Ida, NOW).unwrap()
     }
     fn err(status: u16, retry_after: Option<&str>, body: &str) -> Error {
-        interpret(&HttpResponse { status, retry_after, body: body.as_bytes() }, NOW).unwrap_err()
+        interpret(&HttpResponse { status, retry_after, body: body.as_bytes() }, Dialect::Ida, NOW).unwrap_err()
     }
 
     #[test]
@@ -157,7 +205,7 @@ mod tests {
         for body in ["", "  \n", "{}", r#"{"accessToken":null,"refreshToken":null,"expiresIn":null}"#, r#"{"data":null}"#] {
             assert_eq!(ok(body), TokenSet::default(), "{body:?}");
         }
-        assert_eq!(interpret(&HttpResponse { status: 204, retry_after: None, body: b"" }, NOW), Ok(TokenSet::default()));
+        assert_eq!(interpret(&HttpResponse { status: 204, retry_after: None, body: b"" }, Dialect::Ida, NOW), Ok(TokenSet::default()));
     }
 
     #[test]
@@ -187,6 +235,30 @@ mod tests {
             assert_eq!((e.code, e.status), (code, Some(status)));
             assert_eq!(e.retryable(), matches!(code, ErrorCode::RateLimited | ErrorCode::ServerError));
         }
+    }
+
+    #[test]
+    fn oauth2_fields_and_errors() {
+        let t = ok(r#"{"access_token":"a","refresh_token":"r","expires_in":300,"token_type":"Bearer","scope":"openid offline_access","id_token":"i.d.t"}"#);
+        assert_eq!((t.token_type.as_deref(), t.scope.as_deref(), t.id_token.as_deref()), (Some("Bearer"), Some("openid offline_access"), Some("i.d.t")));
+        let oauth = |status: u16, body: &str| interpret(&HttpResponse { status, retry_after: None, body: body.as_bytes() }, Dialect::OAuth2, NOW).unwrap_err();
+        for (name, code) in [
+            ("invalid_grant", ErrorCode::InvalidRefreshToken), ("invalid_client", ErrorCode::InvalidClient),
+            ("unauthorized_client", ErrorCode::UnauthorizedClient), ("invalid_scope", ErrorCode::InvalidScope),
+            ("unsupported_grant_type", ErrorCode::UnsupportedGrantType), ("invalid_request", ErrorCode::InvalidRequest),
+        ] {
+            let e = oauth(400, &format!(r#"{{"error":"{name}","error_description":"token rt_SECRET is bad"}}"#));
+            assert_eq!((e.code, e.server_error.as_deref(), e.status), (code, Some(name), Some(400)));
+            assert!(!e.message.contains("SECRET"), "{}", e.message);
+        }
+        assert_eq!(oauth(401, r#"{"error":"invalid_client"}"#).code, ErrorCode::InvalidClient);
+        // Unknown or malformed codes fall back to the status rules, and carry no serverError.
+        for body in [r#"{"error":"rt_SECRET token"}"#, r#"{"error":"something_new"}"#, "not json", r#"{"error":7}"#] {
+            let e = oauth(400, body);
+            assert_eq!((e.code, e.server_error), (ErrorCode::InvalidRefreshToken, None), "{body}");
+        }
+        assert_eq!(err(400, None, r#"{"error":"invalid_client"}"#).code, ErrorCode::InvalidRefreshToken, "the ida dialect ignores bodies");
+        assert_eq!(oauth(429, r#"{"error":"invalid_client"}"#).code, ErrorCode::RateLimited);
     }
 
     #[test]

@@ -384,6 +384,7 @@ mod tests {
             expires_at_ms: decoded.expires_at_ms,
             issued_at_ms: decoded.issued_at_ms,
             claims: decoded.claims,
+            ..TokenSet::default()
         }
     }
     /// Received half a second into the second `iat` names: the skew estimate is then exactly 0.

@@ -13,7 +13,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use super::error::{to_js, JsError};
 use super::global::{global, global_fetch, has_global, is_node, sleep, Interval, Listener, Timer};
 use super::options::OptionReader;
-use super::refresh::{tokens_to_js, Endpoint, REFRESH_OPTIONS};
+use super::refresh::{refresh_options, tokens_to_js, Endpoint};
 use super::storage::{Read, Store};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::RetryPolicy;
@@ -166,7 +166,7 @@ impl RefreshClient {
     /// Reads the options and the stored session; starts timers and the cross-tab channel.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<RefreshClient, JsValue> {
-        let known: Vec<&str> = REFRESH_OPTIONS.iter().chain(CLIENT_OPTIONS.iter()).copied().collect();
+        let known: Vec<&str> = refresh_options().into_iter().chain(CLIENT_OPTIONS).collect();
         let options = OptionReader::new(&options, "RefreshClient", &known).map_err(err)?;
         let endpoint = Endpoint::from_options(&options).map_err(err)?;
         let policy = read_policy(&options).map_err(err)?;

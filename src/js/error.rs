@@ -26,6 +26,9 @@ pub fn to_js(error: &Error, cause: Option<&JsValue>) -> JsValue {
     set("status", error.status.map_or(JsValue::NULL, JsValue::from));
     set("retryable", error.retryable().into());
     set("retryAfterMs", error.retry_after_ms.map_or(JsValue::NULL, JsValue::from));
+    if let Some(server_error) = &error.server_error {
+        set("serverError", server_error.as_str().into());
+    }
     if let Some(cause) = cause {
         set("cause", cause.clone());
     }

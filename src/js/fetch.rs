@@ -11,7 +11,7 @@ use super::error::JsError;
 use super::global::{global_fetch, has_global, method, Timer};
 use super::options::OptionReader;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::request::{validate_timeout_ms, DEFAULT_TIMEOUT_MS};
+use crate::core::request::{validate_timeout_ms, RefreshRequest, DEFAULT_TIMEOUT_MS};
 
 /// How requests are sent: the options shared by `refresh()` and everything built on it.
 #[derive(Clone)]
@@ -55,23 +55,26 @@ impl Transport {
         Ok(Self { timeout_ms, headers, credentials, fetch })
     }
 
-    /// `POST url` with a JSON body; the answer, its body read up to `max_body` bytes.
-    pub async fn post_json(&self, url: &str, body: &str, max_body: usize) -> Result<RawResponse, JsError> {
-        self.send(url, Some(body), max_body).await
+    /// Sends a refresh request; the answer, its body read up to `max_body` bytes.
+    pub async fn post(&self, request: &RefreshRequest, max_body: usize) -> Result<RawResponse, JsError> {
+        let mut fixed = vec![("Content-Type", request.content_type)];
+        if let Some(a) = &request.authorization {
+            fixed.push(("Authorization", a));
+        }
+        self.send(&request.url, Some(&request.body), &fixed, max_body).await
     }
 
     /// `GET url`; the answer, its body read up to `max_body` bytes.
     pub async fn get(&self, url: &str, max_body: usize) -> Result<RawResponse, JsError> {
-        self.send(url, None, max_body).await
+        self.send(url, None, &[], max_body).await
     }
 
-    async fn send(&self, url: &str, json_body: Option<&str>, max_body: usize) -> Result<RawResponse, JsError> {
-        let fixed: &[(&str, &str)] = if json_body.is_some() { &[("Content-Type", "application/json")] } else { &[] };
+    async fn send(&self, url: &str, body: Option<&str>, fixed: &[(&str, &str)], max_body: usize) -> Result<RawResponse, JsError> {
         let headers = self.headers_with(fixed)?;
         let init = RequestInit::new();
-        init.set_method(if json_body.is_some() { "POST" } else { "GET" });
+        init.set_method(if body.is_some() { "POST" } else { "GET" });
         init.set_headers(&headers);
-        if let Some(body) = json_body {
+        if let Some(body) = body {
             init.set_body(&JsValue::from_str(body));
         }
         if let Some(c) = self.credentials {

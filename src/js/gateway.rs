@@ -40,6 +40,13 @@ export type GatewayAlgorithm = "HS256" | "RS256" | "ES256" | "EdDSA";
 export interface GatewayOptions {
   /** The auth API (POST {baseUrl}/auth/refresh). */
   baseUrl?: string;
+  /** "oauth2" refreshes with the RFC 6749 grant at tokenUrl (with clientId, scope?, clientSecret?). */
+  protocol?: "ida" | "oauth2";
+  tokenUrl?: string;
+  clientId?: string;
+  scope?: string;
+  /** A confidential client's secret (HTTP Basic): fine in a worker, never in a browser. */
+  clientSecret?: string;
   /** The origin: a URL (scheme, host, port; the request's path and query are kept) or an object with fetch(), e.g. a service binding. */
   upstream: string | { fetch(request: Request): Promise<Response> };
   /** Verification keys: an HS256 secret, a static JWKS, and/or a JWKS URL (cached 10 min, refetched on an unknown kid at most every 30 s). */
@@ -91,9 +98,10 @@ export class AuthGateway {
 }
 "#;
 
-const GATEWAY_OPTIONS: [&str; 15] = [
-    "baseUrl", "upstream", "keys", "algorithms", "issuer", "audience", "leewaySeconds", "cookies", "stripHeaders",
-    "refreshTimeoutMs", "refreshCookieMaxAgeSeconds", "coordinator", "fetch", "headers", "jwksCooldownSeconds",
+const GATEWAY_OPTIONS: [&str; 20] = [
+    "baseUrl", "protocol", "tokenUrl", "clientId", "scope", "clientSecret", "upstream", "keys", "algorithms", "issuer", "audience",
+    "leewaySeconds", "cookies", "stripHeaders", "refreshTimeoutMs", "refreshCookieMaxAgeSeconds", "coordinator", "fetch", "headers",
+    "jwksCooldownSeconds",
 ];
 const JWKS_MAX_AGE_MS: f64 = 10.0 * 60_000.0;
 const JWKS_TIMEOUT_MS: u32 = 5_000;
@@ -216,7 +224,7 @@ impl Gateway {
         let endpoint = Endpoint::from_options(&options)?;
         let mut transport = endpoint.transport.clone();
         transport.timeout_ms = timeout;
-        let endpoint = Endpoint { base_url: endpoint.base_url, transport: transport.clone() };
+        let endpoint = Endpoint { protocol: endpoint.protocol, transport: transport.clone() };
         let jwks_transport = Transport { timeout_ms: JWKS_TIMEOUT_MS, headers: Vec::new(), credentials: None, ..transport };
 
         let upstream = match options.get("upstream")? {
@@ -462,7 +470,7 @@ impl Gateway {
         let name = sha256_hex(refresh_token).await.ok_or_else(unavailable)?;
         let id = method(namespace, "idFromName").ok_or_else(unavailable)?.call1(namespace, &name.into()).map_err(|_| unavailable())?;
         let stub = method(namespace, "get").ok_or_else(unavailable)?.call1(namespace, &id).map_err(|_| unavailable())?;
-        let body = serde_json::json!({ "refreshToken": refresh_token, "baseUrl": self.endpoint.base_url, "timeoutMs": self.refresh_timeout_ms });
+        let body = serde_json::json!({ "refreshToken": refresh_token, "options": self.endpoint.to_options_json() });
         let init = Object::new();
         let _ = Reflect::set(&init, &"method".into(), &"POST".into());
         let _ = Reflect::set(&init, &"body".into(), &body.to_string().into());
@@ -489,6 +497,7 @@ impl Gateway {
             access_token: access,
             issued_at_ms: decoded.issued_at_ms,
             claims: decoded.claims,
+            ..TokenSet::default()
         })
     }
 

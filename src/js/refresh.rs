@@ -7,8 +7,11 @@ use super::error::JsError;
 use super::fetch::{RawResponse, Transport, TRANSPORT_OPTIONS};
 use super::options::OptionReader;
 use crate::core::error::Error;
-use crate::core::request::{ida_refresh_request, normalize_base_url, validate_refresh_token, DEFAULT_BASE_URL, MAX_BODY_BYTES};
-use crate::core::response::{interpret, HttpResponse, TokenSet};
+use super::global::has_global;
+use crate::core::request::{
+    ida_refresh_request, normalize_base_url, oauth2_refresh_request, validate_refresh_token, OAuth2Client, DEFAULT_BASE_URL, MAX_BODY_BYTES,
+};
+use crate::core::response::{interpret, Dialect, HttpResponse, TokenSet};
 use crate::core::secret::{AccessToken, RefreshToken};
 use serde_json::{Map, Value};
 
@@ -17,12 +20,23 @@ const TS_REFRESH: &str = r#"
 /** Codes of a RefreshError. */
 export type RefreshErrorCode =
   | "invalid_argument" | "invalid_refresh_token" | "rate_limited" | "server_error"
-  | "network" | "timeout" | "bad_response" | "unexpected_status";
+  | "network" | "timeout" | "bad_response" | "unexpected_status" | "storage_error"
+  | "invalid_client" | "unauthorized_client" | "invalid_scope" | "unsupported_grant_type" | "invalid_request";
 
 /** Options of refresh(). */
 export interface RefreshOptions {
-  /** The auth API, e.g. "https://adid.dev/api/v1" (default) or "/api/v1" in a page. */
+  /** "ida" (default): POST {baseUrl}/auth/refresh with JSON. "oauth2": the RFC 6749 refresh_token grant at tokenUrl. */
+  protocol?: "ida" | "oauth2";
+  /** The auth API, e.g. "https://adid.dev/api/v1" (default) or "/api/v1" in a page (ida). */
   baseUrl?: string;
+  /** The token endpoint (oauth2, required). */
+  tokenUrl?: string;
+  /** client_id (oauth2, required). */
+  clientId?: string;
+  /** scope to request (oauth2). */
+  scope?: string;
+  /** A confidential client's secret, sent with HTTP Basic (oauth2). Refused where a browser can see it. */
+  clientSecret?: string;
   /** Abort the request after this many milliseconds (default 10000). */
   timeoutMs?: number;
   /** Extra request headers. */
@@ -41,37 +55,95 @@ export interface RefreshResult {
   expiresAt: number | null;
   /** The access token's decoded (unverified) JWT payload; null for opaque tokens. */
   claims: Record<string, unknown> | null;
+  /** oauth2 only: token_type, scope and id_token of the response. */
+  tokenType?: string | null;
+  scope?: string | null;
+  idToken?: string | null;
 }
 
 /** Exchanges a refresh token for new tokens: POST {baseUrl}/auth/refresh. Rejects with RefreshError. */
 export function refresh(refreshToken: string, options?: RefreshOptions): Promise<RefreshResult>;
 "#;
 
+/// The endpoint options (both dialects); with TRANSPORT_OPTIONS, what `refresh()` accepts.
+pub const ENDPOINT_OPTIONS: [&str; 6] = ["baseUrl", "protocol", "tokenUrl", "clientId", "scope", "clientSecret"];
+
 /// The options `refresh()` accepts.
-pub const REFRESH_OPTIONS: [&str; 5] = ["baseUrl", TRANSPORT_OPTIONS[0], TRANSPORT_OPTIONS[1], TRANSPORT_OPTIONS[2], TRANSPORT_OPTIONS[3]];
+pub fn refresh_options() -> Vec<&'static str> {
+    ENDPOINT_OPTIONS.iter().chain(TRANSPORT_OPTIONS.iter()).copied().collect()
+}
+
+/// Which server, in which dialect.
+#[derive(Clone)]
+pub enum Protocol {
+    /// `POST {base_url}/auth/refresh` with JSON.
+    Ida {
+        /// Base URL without a trailing slash.
+        base_url: String,
+    },
+    /// RFC 6749 section 6 against a token endpoint.
+    OAuth2(OAuth2Client),
+}
 
 /// Where and how to refresh: the parsed options of `refresh()`.
 #[derive(Clone)]
 pub struct Endpoint {
-    /// Base URL without a trailing slash.
-    pub base_url: String,
+    /// The server and its dialect.
+    pub protocol: Protocol,
     /// How requests are sent.
     pub transport: Transport,
 }
 
 impl Endpoint {
-    /// Reads `baseUrl` and the transport options.
+    /// Reads the endpoint and transport options.
     pub fn from_options(options: &OptionReader) -> Result<Self, Error> {
-        let base_url = normalize_base_url(&options.string("baseUrl")?.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()))?;
-        Ok(Self { base_url, transport: Transport::from_options(options)? })
+        let protocol = match options.one_of("protocol", &["ida", "oauth2"])?.as_deref() {
+            Some("oauth2") => {
+                let token_url = options.string("tokenUrl")?.ok_or_else(|| Error::invalid_argument("tokenUrl", "is required with protocol \"oauth2\""))?;
+                let token_url = normalize_base_url(&token_url).map_err(|_| Error::invalid_argument("tokenUrl", "must be an http(s) URL or a path starting with /"))?;
+                let client_id = options.string("clientId")?.filter(|c| !c.is_empty()).ok_or_else(|| Error::invalid_argument("clientId", "is required with protocol \"oauth2\""))?;
+                let client_secret = options.string("clientSecret")?;
+                if client_secret.is_some() && (has_global("document") || has_global("window")) {
+                    return Err(Error::invalid_argument("clientSecret", "must not be used where a browser can see it; register a public client"));
+                }
+                Protocol::OAuth2(OAuth2Client { token_url, client_id, scope: options.string("scope")?, client_secret })
+            }
+            _ => {
+                for name in &ENDPOINT_OPTIONS[2..] {
+                    if options.get(name)?.is_some() {
+                        return Err(Error::invalid_argument(name, "needs protocol: \"oauth2\""));
+                    }
+                }
+                Protocol::Ida { base_url: normalize_base_url(&options.string("baseUrl")?.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()))? }
+            }
+        };
+        Ok(Self { protocol, transport: Transport::from_options(options)? })
+    }
+
+    /// The endpoint as `refresh()` options (the gateway hands them to its Durable Object).
+    pub fn to_options_json(&self) -> serde_json::Value {
+        let mut options = match &self.protocol {
+            Protocol::Ida { base_url } => serde_json::json!({ "baseUrl": base_url }),
+            Protocol::OAuth2(c) => serde_json::json!({
+                "protocol": "oauth2", "tokenUrl": c.token_url, "clientId": c.client_id, "scope": c.scope, "clientSecret": c.client_secret,
+            }),
+        };
+        if let Some(o) = options.as_object_mut() {
+            o.retain(|_, v| !v.is_null());
+            o.insert("timeoutMs".into(), self.transport.timeout_ms.into());
+        }
+        options
     }
 
     /// One refresh request and the core's reading of its answer.
     pub async fn exchange(&self, token: &RefreshToken) -> Result<(TokenSet, RawResponse), JsError> {
-        let request = ida_refresh_request(&self.base_url, token);
-        let raw = self.transport.post_json(&request.url, &request.body, MAX_BODY_BYTES).await?;
+        let (request, dialect) = match &self.protocol {
+            Protocol::Ida { base_url } => (ida_refresh_request(base_url, token), Dialect::Ida),
+            Protocol::OAuth2(client) => (oauth2_refresh_request(client, token), Dialect::OAuth2),
+        };
+        let raw = self.transport.post(&request, MAX_BODY_BYTES).await?;
         let response = HttpResponse { status: raw.status, retry_after: raw.retry_after.as_deref(), body: &raw.body };
-        let tokens = interpret(&response, raw.received_at_ms)?;
+        let tokens = interpret(&response, dialect, raw.received_at_ms)?;
         Ok((tokens, raw))
     }
 }
@@ -84,10 +156,17 @@ pub async fn refresh(refresh_token: JsValue, options: JsValue) -> Result<JsValue
         .ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))
         .and_then(|t| validate_refresh_token(&t))
         .map_err(JsError::from)?;
-    let options = OptionReader::new(&options, "refresh()", &REFRESH_OPTIONS).map_err(JsError::from)?;
+    let options = OptionReader::new(&options, "refresh()", &refresh_options()).map_err(JsError::from)?;
     let endpoint = Endpoint::from_options(&options).map_err(JsError::from)?;
     let (t, _) = endpoint.exchange(&token).await?;
-    Ok(tokens_to_js(t.access_token.as_ref(), t.refresh_token.as_ref(), t.expires_at_ms, t.claims.as_ref()))
+    let result = tokens_to_js(t.access_token.as_ref(), t.refresh_token.as_ref(), t.expires_at_ms, t.claims.as_ref());
+    if let Protocol::OAuth2(_) = endpoint.protocol {
+        // The OAuth 2.0 extras appear only in that dialect: ida results keep their four fields.
+        for (key, value) in [("tokenType", &t.token_type), ("scope", &t.scope), ("idToken", &t.id_token)] {
+            let _ = Reflect::set(&result, &key.into(), &value.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+        }
+    }
+    Ok(result)
 }
 
 /// `{ accessToken, refreshToken, expiresAt, claims }` as a plain JS object: the shape of both

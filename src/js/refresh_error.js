@@ -7,6 +7,8 @@ export class RefreshError extends Error {
     this.status = details.status ?? null;
     this.retryable = Boolean(details.retryable);
     this.retryAfterMs = details.retryAfterMs ?? null;
+    // The OAuth 2.0 error code (never its description), when the server sent one.
+    if (details.serverError !== undefined) this.serverError = details.serverError;
   }
 }
 Object.defineProperty(RefreshError.prototype, "name", { value: "RefreshError", writable: true, configurable: true });

@@ -421,6 +421,20 @@ export const scenarios = {
     client.dispose();
   },
 
+  async "browser: an OAuth 2.0 client secret is refused where a browser can see it"({ lib, runtime }) {
+    if (runtime !== "browser") return "skip";
+    const options = { protocol: "oauth2", tokenUrl: "https://as.example/token", clientId: "spa", clientSecret: "s3cret" };
+    const e = await check.rejects(lib.refresh("rt", options), "invalid_argument", "refresh() with a secret");
+    check.ok(e.message.includes("clientSecret") && !e.message.includes("s3cret"), e.message);
+    let thrown;
+    try {
+      new lib.RefreshClient(options);
+    } catch (err) {
+      thrown = err;
+    }
+    check.equal(thrown?.code, "invalid_argument", "RefreshClient with a secret");
+  },
+
   async "dispose stops every timer: nothing is sent afterwards"({ lib, dev }) {
     const s = await dev.mint({ ttlSeconds: 1 });
     const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, accessToken: s.accessToken });
