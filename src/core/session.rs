@@ -216,8 +216,8 @@ pub struct SessionState {
     last_error: Option<Error>,
     refused: Option<Error>,
     epoch: u64,
-    /// Per-client random in [0, 1): spreads proactive refreshes of several tabs over the last
-    /// quarter of the margin, so the first tab's result usually reaches the others in time.
+    /// Per-client random in [0, 1): spreads proactive refreshes of several tabs over a quarter
+    /// of the margin, so the first tab's result usually reaches the others in time.
     jitter: f64,
 }
 
@@ -274,8 +274,9 @@ impl SessionState {
     }
 
     /// When timers should next look (`None`: nothing scheduled). Proactive refresh happens
-    /// between the margin and three quarters of it before expiry; a session with no access
-    /// token (an expired or missing one) is due at once; one with no expiry is never due.
+    /// between 1.25 margins and one margin before expiry, so a fresh token is usually in place
+    /// before callers would have to wait for one; a session with no access token (an expired or
+    /// missing one) is due at once; one with no expiry is never due.
     pub fn due_at_ms(&self) -> Option<f64> {
         let session = self.session.as_ref()?;
         if self.refused.is_some() {
@@ -289,7 +290,7 @@ impl SessionState {
             (Some(_), None) => return None,
             (Some(_), Some(expiry)) => {
                 let margin = effective_margin_ms(self.policy.margin_ms, session.lifetime_ms);
-                expiry - margin * (1.0 - 0.25 * self.jitter)
+                expiry - margin * (1.0 + 0.25 * self.jitter)
             }
         };
         Some(match self.cooldown_until_ms {
@@ -425,10 +426,10 @@ mod tests {
     }
 
     #[test]
-    fn jitter_spreads_tabs_over_the_last_quarter_of_the_margin() {
+    fn jitter_spreads_tabs_over_a_quarter_margin_before_the_margin() {
         let mut a = state_with_fresh_session();
         a.jitter = 1.0;
-        assert_eq!(a.due_at_ms(), Some(T0 + 60.0 * MIN - 0.75 * MIN));
+        assert_eq!(a.due_at_ms(), Some(T0 + 60.0 * MIN - 1.25 * MIN));
     }
 
     #[test]
