@@ -274,8 +274,8 @@ impl SessionState {
     }
 
     /// When timers should next look (`None`: nothing scheduled). Proactive refresh happens
-    /// between 1.25 margins and one margin before expiry, so a fresh token is usually in place
-    /// before callers would have to wait for one; a session with no access token (an expired or
+    /// 1.2 to 1.45 margins before expiry: the new token is in place before the old one leaves
+    /// the margin, so callers never wait for it; a session with no access token (an expired or
     /// missing one) is due at once; one with no expiry is never due.
     pub fn due_at_ms(&self) -> Option<f64> {
         let session = self.session.as_ref()?;
@@ -290,7 +290,7 @@ impl SessionState {
             (Some(_), None) => return None,
             (Some(_), Some(expiry)) => {
                 let margin = effective_margin_ms(self.policy.margin_ms, session.lifetime_ms);
-                expiry - margin * (1.0 + 0.25 * self.jitter)
+                expiry - margin * (1.2 + 0.25 * self.jitter)
             }
         };
         Some(match self.cooldown_until_ms {
@@ -412,8 +412,9 @@ mod tests {
         assert!(token_of(state.plan(&Demand::Token, T0 + 10.0 * MIN)).is_some());
         assert_eq!(state.plan(&Demand::Token, T0 + 59.5 * MIN), Plan::Refresh, "inside the 60 s margin");
         assert_eq!(state.plan(&Demand::Explicit, T0 + MIN), Plan::Refresh, "refresh() always asks");
-        assert_eq!(state.due_at_ms(), Some(T0 + 59.0 * MIN));
+        assert_eq!(state.due_at_ms(), Some(T0 + 60.0 * MIN - 1.2 * MIN));
         assert_eq!(state.tick(T0 + 58.0 * MIN), Plan::Serve(None));
+        assert!(token_of(state.plan(&Demand::Token, T0 + 58.9 * MIN)).is_some(), "due, yet still served without waiting");
         assert_eq!(state.tick(T0 + 59.0 * MIN), Plan::Refresh);
     }
 
@@ -422,14 +423,14 @@ mod tests {
         let mut state = SessionState::new(policy(), 0.0);
         let s = Session::seed("rt", None, T0).unwrap().after_refresh(tokens(Some(at(T0 / 1000.0, T0 / 1000.0 + 10.0)), None), None, RECEIVED);
         state.succeed(s);
-        assert_eq!(state.due_at_ms(), Some(T0 + 8_000.0));
+        assert_eq!(state.due_at_ms(), Some(T0 + 10_000.0 - 2_400.0));
     }
 
     #[test]
     fn jitter_spreads_tabs_over_a_quarter_margin_before_the_margin() {
         let mut a = state_with_fresh_session();
         a.jitter = 1.0;
-        assert_eq!(a.due_at_ms(), Some(T0 + 60.0 * MIN - 1.25 * MIN));
+        assert_eq!(a.due_at_ms(), Some(T0 + 60.0 * MIN - 1.45 * MIN));
     }
 
     #[test]
@@ -445,7 +446,7 @@ mod tests {
         };
         for state in [for_date(Some(T0)), for_date(None)] {
             let due = state.due_at_ms().unwrap();
-            assert!((due - (local_now + 59.0 * MIN)).abs() <= 1_000.0, "due {} s after receipt", (due - local_now) / 1000.0);
+            assert!((due - (local_now + 58.8 * MIN)).abs() <= 1_000.0, "due {} s after receipt", (due - local_now) / 1000.0);
             assert_eq!(state.plan(&Demand::Token, local_now + 30.0 * MIN).clone() != Plan::Refresh, true);
             assert_eq!(state.plan(&Demand::Token, local_now + 59.9 * MIN), Plan::Refresh);
         }

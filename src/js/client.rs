@@ -478,7 +478,14 @@ impl Inner {
         }
         let token = |t: Option<crate::core::secret::AccessToken>| t.map(|t| t.expose().to_owned());
         match plan {
-            Plan::Serve(t) => Ok(token(t)),
+            Plan::Serve(t) => {
+                // Traffic starts a due proactive refresh itself, without waiting for it: timers
+                // fire late in a busy event loop or a throttled tab.
+                if !self.disposed.get() && self.state.borrow().tick(now()) == Plan::Refresh {
+                    let _ = Inner::flight(self);
+                }
+                Ok(token(t))
+            }
             Plan::Fail(e) => Err(err(e)),
             Plan::SignedOut if demand == Demand::Token => Ok(None),
             Plan::SignedOut => Err(err(Error::invalid_argument("session", "there is no session: call setSession() first"))),

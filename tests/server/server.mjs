@@ -36,6 +36,7 @@ export function createDevServer(config = {}) {
   const refreshIndex = new Map(); // refresh token -> { family, generation }
   const global = { faults: [], sticky: null, counters: newCounters() };
   let resources = 0;
+  let oversizedBytesSent = 0;
 
   function newCounters() {
     return { refreshRequests: 0, rotations: 0, graceHits: 0, revocations: 0, rejected: 0, faultsServed: 0 };
@@ -231,11 +232,12 @@ export function createDevServer(config = {}) {
         let left = Number(fault.oversizedBytes);
         res.write('{"accessToken":"x", "padding":"');
         const pump = () => {
-          while (left > 0) {
+          while (left > 0 && !res.destroyed) {
             left -= chunk.length;
+            oversizedBytesSent += chunk.length;
             if (!res.write(chunk)) return res.once("drain", pump);
           }
-          res.end('"}');
+          if (!res.destroyed) res.end('"}');
         };
         res.on("error", () => {});
         pump();
@@ -339,7 +341,7 @@ export function createDevServer(config = {}) {
         const fam = id ? famOf(id) : null;
         if (id && !fam) return send(res, 404, { error: "unknown family" });
         const counters = fam ? fam.counters : global.counters;
-        return send(res, 200, { ...counters, resourceRequests: resources, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
+        return send(res, 200, { ...counters, resourceRequests: resources, oversizedBytesSent, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
       }
       case "revoke-access": {
         // The resource server stops accepting every access token issued so far (not the
