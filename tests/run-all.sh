@@ -13,6 +13,9 @@ free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1
 step "native unit tests (cargo test)"
 cargo test --quiet
 
+step "fuzz smoke: each cargo-fuzz target for 10 s (a long run: bash tests/fuzz.sh 3600)"
+bash tests/fuzz.sh 10
+
 step "build pkg/ (wasm-pack, release)"
 bash tests/build.sh
 
@@ -43,6 +46,9 @@ node --test --test-concurrency=1 tests/js/
 
 step "benchmark smoke run (the full run: node --expose-gc tests/bench/run.mjs)"
 node --expose-gc tests/bench/run.mjs --quick
+
+step "soak: 60 s, 2 s tokens, 50 Node loops + 3 Chromium tabs, 20% of refreshes faulted"
+node --expose-gc tests/bench/soak.mjs --seconds 60
 
 step "memory: RefreshClient over refresh cycles must stay flat"
 node --expose-gc tests/bench/memory.mjs --cycles 5000 --max-growth 262144

@@ -24,6 +24,11 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$"; then
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
+if ! cargo fuzz --version 2>/dev/null | grep -q "0.13.2"; then
+  say "building cargo-fuzz from crates.io (for the fuzz smoke run)"
+  cargo install cargo-fuzz --version 0.13.2 --locked
+fi
+
 if [ ! -f tests/node_modules/.package-lock.json ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
   say "installing test tooling from npm (binaryen, workerd, playwright-core)"
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)

@@ -34,7 +34,7 @@ export function createDevServer(config = {}) {
   };
   const families = new Map(); // family id -> Family
   const refreshIndex = new Map(); // refresh token -> { family, generation }
-  const global = { faults: [], sticky: null, counters: newCounters() };
+  const global = { faults: [], sticky: null, counters: newCounters(), chaos: null };
   let resources = 0;
   let oversizedBytesSent = 0;
 
@@ -150,7 +150,12 @@ export function createDevServer(config = {}) {
     }
     if (fam && fam.faults.length) return fam.faults.shift();
     if (global.faults.length) return global.faults.shift();
-    return fam?.sticky ?? global.sticky ?? null;
+    const sticky = fam?.sticky ?? global.sticky ?? null;
+    if (sticky) return sticky;
+    // Chaos: each refresh request gets a random fault with the given probability.
+    const chaos = global.chaos;
+    if (chaos && Math.random() < chaos.rate) return chaos.faults[Math.floor(Math.random() * chaos.faults.length)];
+    return null;
   }
 
   // ---- HTTP plumbing -------------------------------------------------------------------
@@ -342,6 +347,10 @@ export function createDevServer(config = {}) {
         if (id && !fam) return send(res, 404, { error: "unknown family" });
         const counters = fam ? fam.counters : global.counters;
         return send(res, 200, { ...counters, resourceRequests: resources, oversizedBytesSent, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
+      }
+      case "chaos": {
+        global.chaos = body.rate > 0 && Array.isArray(body.faults) && body.faults.length ? { rate: Number(body.rate), faults: body.faults } : null;
+        return send(res, 200, { chaos: global.chaos });
       }
       case "revoke-access": {
         // The resource server stops accepting every access token issued so far (not the
