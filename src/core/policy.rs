@@ -71,12 +71,13 @@ pub fn effective_margin_ms(margin_ms: f64, lifetime_ms: Option<f64>) -> f64 {
 }
 
 /// Server clock minus local clock, in ms. From the response's `Date` header when readable,
-/// else from the token's `iat`, else 0. Both are whole seconds, so the middle of that second
-/// is taken (within half a second either way). Used only with an absolute expiry (`exp`): a
+/// else from the token's `iat`, else 0. Both are whole seconds, so the end of that second is
+/// taken: the token may look up to a second shorter-lived, never longer (the session keeps
+/// short tokens from looking expired on arrival). Used only with an absolute expiry (`exp`): a
 /// client clock hours off still refreshes on time.
 pub fn estimate_skew_ms(date_header_ms: Option<f64>, issued_at_ms: Option<f64>, received_at_ms: f64) -> f64 {
     match date_header_ms.or(issued_at_ms) {
-        Some(server_second) => server_second + 500.0 - received_at_ms,
+        Some(server_second) => server_second + 1000.0 - received_at_ms,
         None => 0.0,
     }
 }
@@ -144,8 +145,8 @@ mod tests {
         // Client clock 3 hours behind the server.
         let received = 1_000_000.0;
         let server_now = received + 3.0 * 3_600_000.0;
-        assert_eq!(estimate_skew_ms(Some(server_now), Some(0.0), received), 3.0 * 3_600_000.0 + 500.0);
-        assert_eq!(estimate_skew_ms(None, Some(server_now), received), 3.0 * 3_600_000.0 + 500.0);
+        assert_eq!(estimate_skew_ms(Some(server_now), Some(0.0), received), 3.0 * 3_600_000.0 + 1000.0);
+        assert_eq!(estimate_skew_ms(None, Some(server_now), received), 3.0 * 3_600_000.0 + 1000.0);
         assert_eq!(estimate_skew_ms(None, None, received), 0.0);
     }
 }

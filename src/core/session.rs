@@ -388,8 +388,8 @@ mod tests {
             ..TokenSet::default()
         }
     }
-    /// Received half a second into the second `iat` names: the skew estimate is then exactly 0.
-    const RECEIVED: f64 = T0 + 500.0;
+    /// Received at the end of the second `iat` names: the skew estimate is then exactly 0.
+    const RECEIVED: f64 = T0 + 1000.0;
 
     /// A session whose 1-hour access token was issued at `T0` by a server whose clock agrees.
     fn state_with_fresh_session() -> SessionState {

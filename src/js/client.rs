@@ -572,9 +572,18 @@ impl Inner {
                 Ok((tokens, raw)) => {
                     let date = raw.date.as_deref().and_then(crate::core::http_date::parse_http_date);
                     let session = base.after_refresh(tokens, date, raw.received_at_ms);
+                    let dead_on_arrival = session.access_token.is_some() && !session.access_valid(raw.received_at_ms);
                     self.state.borrow_mut().succeed(session);
                     self.session_changed();
                     self.persist_and_broadcast().await;
+                    if dead_on_arrival {
+                        // Keep the rotated refresh token, but refreshing again at once would be a
+                        // storm: this counts as a failed series, with its cooldown.
+                        let e = Error::bad_response("has an access token that had expired when it arrived (check the server's clock)");
+                        self.state.borrow_mut().fail(e.clone(), now());
+                        self.emit("error", to_js(&e, None));
+                        return Err(e.into());
+                    }
                     self.emit("refreshed", self.session_js.borrow().clone());
                     return Ok(());
                 }

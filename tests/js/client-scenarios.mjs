@@ -405,6 +405,21 @@ export const scenarios = {
     }
   },
 
+  async "a refresh answering an already expired access token cools down instead of storming"({ lib, dev }) {
+    const s = await dev.mint();
+    const b64 = (v) => btoa(JSON.stringify(v)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+    const stale = `${b64({ alg: "HS256" })}.${b64({ sub: "u", exp: Math.floor(Date.now() / 1000) - 3600 })}.c2ln`;
+    await dev.queue(s.family, [{ status: 200, body: { accessToken: stale, refreshToken: "rt_rotated-by-the-server", expiresIn: 60 } }]);
+    const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken });
+    const seen = events(client);
+    await check.rejects(client.refresh(), "bad_response", "dead on arrival");
+    check.equal(client.session.refreshToken, "rt_rotated-by-the-server", "the rotated refresh token is kept");
+    await sleep(1_200);
+    check.equal(await dev.requests(s.family), 1, "no storm: the cooldown holds");
+    check.equal(seen.error.length, 1, "one error event");
+    client.dispose();
+  },
+
   async "browser: the online event ends a cooldown"({ lib, dev, runtime }) {
     if (runtime !== "browser") return "skip";
     const s = await dev.mint();

@@ -38,6 +38,14 @@ function sign({ alg = "HS256", kid, claims = {}, header = {}, key, secret = DEV_
   return `${input}.${sig.toString("base64url")}`;
 }
 
+// A token from raw header and payload text, HS256-signed with the right secret: only the
+// content is hostile.
+function signRaw(headerText, payloadText) {
+  const input = `${Buffer.from(headerText).toString("base64url")}.${Buffer.from(payloadText).toString("base64url")}`;
+  return `${input}.${crypto.createHmac("sha256", DEV_SECRET).update(input).digest("base64url")}`;
+}
+const H = '{"alg":"HS256","typ":"JWT"}';
+
 // The origin: records what reaches it; also serves the JWKS.
 const seen = [];
 const origin = http.createServer((req, res) => {
@@ -255,7 +263,20 @@ test("gateway: hostile tokens and headers: 401 every time, nothing forwarded, no
     "expired beyond leeway": sign({ claims: { exp: now() - 60 } }),
     "no exp": sign({ claims: { exp: undefined } }),
     "exp as a string": sign({ claims: { exp: String(now() + 300) } }),
+    "nbf as a string": sign({ claims: { nbf: String(now()) } }),
+    "iat as a string": sign({ claims: { iat: String(now()) } }),
+    "expired float exp": sign({ claims: { exp: now() - 60.5 } }),
+    "negative exp": sign({ claims: { exp: -1 } }),
+    "huge exp": sign({ claims: { exp: 1e20 } }),
+    "iat far in the future": sign({ claims: { iat: now() + 86400 } }),
+    "exp as a huge number literal": signRaw(H, `{"sub":"u","exp":1e400}`),
+    "duplicate exp keys": signRaw(H, `{"sub":"u","exp":${now() + 300},"exp":${now() - 300}}`),
+    "deeply nested claims": signRaw(H, `{"sub":"u","exp":${now() + 300},"x":${"[".repeat(5000)}${"]".repeat(5000)}}`),
+    "invalid UTF-8 in the payload": (() => { const input = `${Buffer.from(H).toString("base64url")}.${Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]).toString("base64url")}`; return `${input}.${crypto.createHmac("sha256", DEV_SECRET).update(input).digest("base64url")}`; })(),
+    "payload not an object": signRaw(H, "[1,2,3]"),
+    "header not JSON": signRaw("{alg:HS256}", `{"exp":${now() + 300}}`),
     "oversized": sign({ claims: { pad: "x".repeat(17 * 1024) } }),
+    "signature of the wrong length": `${h}.${p}.${Buffer.alloc(48).toString("base64url")}`,
     "not base64url": "a$b.c%d.e^f",
     "two parts": `${h}.${p}`,
     "garbage": "\u00e9\u00ff.~~~.\u00e9",
