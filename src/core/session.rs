@@ -98,8 +98,17 @@ impl Session {
 
     /// An access token with more than the margin left.
     fn access_fresh(&self, now_ms: f64, margin_ms: f64) -> bool {
-        let margin = effective_margin_ms(margin_ms, self.lifetime_ms);
-        self.access_token.is_some() && self.local_expiry_ms().is_none_or(|e| now_ms < e - margin)
+        self.access_left(now_ms, effective_margin_ms(margin_ms, self.lifetime_ms))
+    }
+
+    /// An access token still worth sending while refreshing fails: a quarter of the margin
+    /// left, so it does not expire on its way to the resource server.
+    pub fn access_usable(&self, now_ms: f64, margin_ms: f64) -> bool {
+        self.access_left(now_ms, effective_margin_ms(margin_ms, self.lifetime_ms) / 4.0)
+    }
+
+    fn access_left(&self, now_ms: f64, at_least_ms: f64) -> bool {
+        self.access_token.is_some() && self.local_expiry_ms().is_none_or(|e| now_ms < e - at_least_ms)
     }
 
     /// The JSON kept in storage. Claims are not stored: they are decoded again on load.
@@ -259,7 +268,11 @@ impl SessionState {
             };
         }
         let blocked = |serve_valid: bool| match &self.last_error {
-            Some(e) if self.cooling(now_ms) => Some(if serve_valid && valid { Plan::Serve(session.access_token.clone()) } else { Plan::Fail(e.clone()) }),
+            Some(e) if self.cooling(now_ms) => Some(if serve_valid && session.access_usable(now_ms, self.policy.margin_ms) {
+                Plan::Serve(session.access_token.clone())
+            } else {
+                Plan::Fail(e.clone())
+            }),
             _ => None,
         };
         match demand {
@@ -489,15 +502,15 @@ mod tests {
     #[test]
     fn failed_series_cools_down_but_keeps_serving_a_valid_token() {
         let mut state = state_with_fresh_session();
-        let now = T0 + 59.8 * MIN;
-        let err = Error::new(ErrorCode::ServerError, "down");
+        let now = T0 + 59.5 * MIN;
+        let err = Error { retry_after_ms: Some(60_000.0), ..Error::new(ErrorCode::ServerError, "down") };
         assert_eq!(state.fail(err.clone(), now), Failure::Kept);
         assert!(token_of(state.plan(&Demand::Token, now + 1.0)).is_some(), "still valid: served");
         assert_eq!(state.plan(&Demand::Explicit, now + 1.0), Plan::Fail(err.clone()), "refresh() fails at once");
         assert_eq!(state.tick(now + 1.0), Plan::Serve(None), "timers send nothing in the cooldown");
-        let after_expiry = T0 + 60.0 * MIN + 1.0;
-        assert_eq!(state.plan(&Demand::Token, after_expiry), Plan::Fail(err), "expired and cooling: the last error");
-        assert_eq!(state.plan(&Demand::Token, now + 30_001.0), Plan::Refresh, "cooldown over");
+        assert_eq!(state.plan(&Demand::Token, T0 + 60.0 * MIN - 1_000.0), Plan::Fail(err.clone()), "a second from expiry: not worth sending");
+        assert_eq!(state.plan(&Demand::Token, T0 + 60.0 * MIN + 1.0), Plan::Fail(err), "expired and cooling: the last error");
+        assert_eq!(state.plan(&Demand::Token, now + 60_001.0), Plan::Refresh, "cooldown over");
         state.end_cooldown();
         assert_eq!(state.plan(&Demand::Explicit, now + 2.0), Plan::Refresh, "online ends it");
     }

@@ -500,7 +500,7 @@ impl Inner {
                     (Ok(_), Some(s)) => Ok(token(s.access_token)),
                     (Ok(_), None) => Ok(None),
                     // A failed refresh still serves a token that has not expired.
-                    (Err(e), Some(s)) if demand == Demand::Token && s.access_valid(now()) => {
+                    (Err(e), Some(s)) if demand == Demand::Token && s.access_usable(now(), self.state.borrow().policy().margin_ms) => {
                         let _ = e;
                         Ok(token(s.access_token))
                     }

@@ -35,8 +35,8 @@ const br = (buf) => zlib.brotliCompressSync(buf, { params: { [zlib.constants.BRO
 function sizes() {
   say("### Size (minified with esbuild, then gzip -9 and brotli -11; wasm counted with its JS)");
   say();
-  say("| package (entry) | JS raw | wasm raw | gzip total | brotli total |");
-  say("|---|---:|---:|---:|---:|");
+  say("| package (entry) | JS raw | wasm raw | gzip total | brotli total | ida-refresh gzip / this |");
+  say("|---|---:|---:|---:|---:|---:|");
   const wasm = fs.readFileSync(path.join(ROOT, "pkg/wasm/ida_refresh_bg.wasm"));
   const rows = [
     ["ida-refresh (every entry: refresh, RefreshClient, AuthGateway)", bundle("pkg/web.js"), wasm],
@@ -46,11 +46,13 @@ function sizes() {
     ["jose", bundle(path.join(NODE_MODULES, "jose/dist/webapi/index.js")), null],
   ];
   const result = {};
+  let ours;
   for (const [name, js, w] of rows) {
     const g = gz(js) + (w ? gz(w) : 0);
     const b = br(js) + (w ? br(w) : 0);
     result[name] = g;
-    say(`| ${name} | ${fmt(js.length / 1024, 1)} KB | ${w ? fmt(w.length / 1024, 1) + " KB" : "-"} | ${fmt(g / 1024, 1)} KB | ${fmt(b / 1024, 1)} KB |`);
+    ours ??= g;
+    say(`| ${name} | ${fmt(js.length / 1024, 1)} KB | ${w ? fmt(w.length / 1024, 1) + " KB" : "-"} | ${fmt(g / 1024, 1)} KB | ${fmt(b / 1024, 1)} KB | ${fmt(ours / g, 2)}x |`);
   }
   say();
   return result;
@@ -83,12 +85,13 @@ function startup() {
       await WebAssembly.instantiate(await WebAssembly.compile(bytes), {}).catch(() => null);
       inproc.push(performance.now() - t0);
     }
-    say(`| what | median ms (of ${runs}) |`);
-    say("|---|---:|");
-    say(`| Node fresh process, nothing imported | ${fmt(median(bare), 1)} |`);
-    say(`| Node fresh process, import ida-refresh (compile + instantiate wasm) | ${fmt(median(ida), 1)} (+${fmt(median(ida) - median(bare), 1)}) |`);
-    say(`| Node fresh process, import jose | ${fmt(median(jose), 1)} (+${fmt(median(jose) - median(bare), 1)}) |`);
-    say(`| Node in-process WebAssembly.compile of the wasm | ${fmt(median(inproc), 2)} |`);
+    const spread = (xs) => `${fmt(Math.min(...xs), 1)}-${fmt(Math.max(...xs), 1)}`;
+    say(`| what | median ms (of ${runs}) | spread | added over bare Node |`);
+    say("|---|---:|---:|---:|");
+    say(`| Node fresh process, nothing imported | ${fmt(median(bare), 1)} | ${spread(bare)} | - |`);
+    say(`| Node fresh process, import ida-refresh (compile + instantiate wasm) | ${fmt(median(ida), 1)} | ${spread(ida)} | +${fmt(median(ida) - median(bare), 1)} |`);
+    say(`| Node fresh process, import jose | ${fmt(median(jose), 1)} | ${spread(jose)} | +${fmt(median(jose) - median(bare), 1)} (ida / jose: ${fmt((median(ida) - median(bare)) / (median(jose) - median(bare)), 2)}x) |`);
+    say(`| Node in-process WebAssembly.compile + instantiate of the wasm | ${fmt(median(inproc), 2)} | ${spread(inproc)} | - |`);
     say();
   })();
 }
@@ -111,8 +114,12 @@ async function coldWorkerd(dev) {
   };
   const ida = await measure("tests/bench/cold-ida-worker.js");
   const plain = await measure("tests/bench/cold-plain-worker.js");
-  say(`| workerd cold start to first refreshed response, ida-refresh worker | ${fmt(median(ida.map((x) => x.total)), 1)} (first request ${fmt(median(ida.map((x) => x.first)), 1)}) |`);
-  say(`| workerd cold start to first refreshed response, plain JS worker (fetch) | ${fmt(median(plain.map((x) => x.total)), 1)} (first request ${fmt(median(plain.map((x) => x.first)), 1)}) |`);
+  const row = (name, xs) => {
+    const total = xs.map((x) => x.total);
+    say(`| ${name} | ${fmt(median(total), 1)} | ${fmt(Math.min(...total), 1)}-${fmt(Math.max(...total), 1)} | first request ${fmt(median(xs.map((x) => x.first)), 1)} |`);
+  };
+  row("workerd cold start to first refreshed response, ida-refresh worker", ida);
+  row("workerd cold start to first refreshed response, plain JS worker (fetch)", plain);
   say();
   if (![...ida, ...plain].every((x) => x.ok)) throw new Error("a cold-start worker did not refresh");
 }
@@ -149,14 +156,15 @@ async function overhead(lib, dev) {
       await b();
       db.push(performance.now() - t);
     }
-    return { a: median(da) * 1000, b: median(db) * 1000 };
+    const diffs = da.map((x, i) => (db[i] - x) * 1000);
+    return { a: median(da) * 1000, b: median(db) * 1000, p10: pct(diffs, 0.1), p90: pct(diffs, 0.9) };
   };
   const f = await paired(bareFetch, viaClient);
   const r = await paired(bareRefresh, viaRefresh);
-  say("| call | bare fetch (us) | through ida-refresh (us) | added (us) |");
-  say("|---|---:|---:|---:|");
-  say(`| authFetch() vs fetch() with the header set by hand | ${fmt(f.a)} | ${fmt(f.b)} | ${fmt(f.b - f.a)} |`);
-  say(`| refresh() vs fetch() of the same refresh request (401 answer) | ${fmt(r.a)} | ${fmt(r.b)} | ${fmt(r.b - r.a)} |`);
+  say("| call | bare fetch median (us) | through ida-refresh median (us) | added (us) | added, p10 to p90 of pairs (us) |");
+  say("|---|---:|---:|---:|---:|");
+  say(`| authFetch() vs fetch() with the header set by hand | ${fmt(f.a)} | ${fmt(f.b)} | ${fmt(f.b - f.a)} | ${fmt(f.p10)} to ${fmt(f.p90)} |`);
+  say(`| refresh() vs fetch() of the same refresh request (401 answer) | ${fmt(r.a)} | ${fmt(r.b)} | ${fmt(r.b - r.a)} | ${fmt(r.p10)} to ${fmt(r.p90)} |`);
   say();
   client.dispose();
   return { authFetch: f.b - f.a, refresh: r.b - r.a };

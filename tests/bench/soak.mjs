@@ -67,6 +67,9 @@ const tabRuns = pages.map((page, i) =>
     const { RefreshClient } = await import("/pkg/web.js");
     const c = new RefreshClient({ ...options, baseUrl: location.origin + "/api/v1", storage: "localStorage", storageKey: "soak" });
     if (first) await c.setSession({ refreshToken: rt });
+    // The other tabs start once the session has reached them (a tab with no session sends its
+    // calls without a token, by design).
+    for (let i = 0; i < 500 && !c.session; i++) await new Promise((r) => setTimeout(r, 10));
     const t = { calls: 0, unauthorized: 0, failed: 0 };
     await Promise.all(Array.from({ length: 5 }, async () => {
       while (Date.now() < end) {
