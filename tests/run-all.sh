@@ -19,6 +19,9 @@ bash tests/fuzz.sh 10
 step "build pkg/ (wasm-pack, release)"
 bash tests/build.sh
 
+step "types: tsc --noEmit on a typed consumer (tests/types/consumer.ts)"
+tests/node_modules/.bin/tsc -p tests/types/tsconfig.json
+
 PORT="$(free_port)"
 CLOSED="$(free_port)"
 LOG="$(mktemp)"

@@ -21,6 +21,8 @@ use crate::core::session::{ClientPolicy, Demand, Failure, Plan, Session, Session
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_CLIENT: &str = r#"
+import type { RefreshError } from "../refresh-error.js";
+
 /** A signed-in session (the same shape as RefreshResult). */
 export type Session = RefreshResult;
 

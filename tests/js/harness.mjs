@@ -45,17 +45,18 @@ export function freePort() {
   });
 }
 
-/** The module list of a worker: the entry plus every file of the built package it imports. */
-function packageModules() {
+/** The package's .js and .wasm files, as paths under `pkg/` (from `packageDir`). */
+function packageModules(packageDir) {
   const files = [];
-  const walk = (dir) => {
-    for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
-      const rel = path.posix.join(dir, entry.name);
-      if (entry.isDirectory()) walk(rel);
-      else if (/\.(js|wasm)$/.test(entry.name)) files.push(rel);
+  const walk = (rel) => {
+    for (const entry of fs.readdirSync(path.join(packageDir, rel), { withFileTypes: true })) {
+      const sub = path.posix.join(rel, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== "node_modules" && entry.name !== "examples") walk(sub);
+      } else if (/\.(js|wasm)$/.test(entry.name)) files.push(sub);
     }
   };
-  walk("pkg");
+  walk("");
   return files;
 }
 
@@ -63,13 +64,14 @@ function packageModules() {
  * Runs workerd with one worker whose entry is `entryFile` (it imports "./pkg/workerd.js"), and
  * outbound network allowed to loopback. Returns { url, stop }.
  */
-export async function startWorkerd(entryFile, { bindings = [], durableObjects = [], extraModules = [] } = {}) {
+export async function startWorkerd(entryFile, { bindings = [], durableObjects = [], extraModules = [], packageDir = path.join(ROOT, "pkg") } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ida-workerd-"));
   const modules = [`(name = "worker.js", esModule = embed "worker.js")`];
   fs.copyFileSync(entryFile, path.join(dir, "worker.js"));
-  for (const rel of packageModules()) {
+  for (const file of packageModules(packageDir)) {
+    const rel = path.posix.join("pkg", file);
     fs.mkdirSync(path.join(dir, path.dirname(rel)), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, rel), path.join(dir, rel));
+    fs.copyFileSync(path.join(packageDir, file), path.join(dir, rel));
     const kind = rel.endsWith(".wasm") ? "wasm" : "esModule";
     modules.push(`(name = "${rel}", ${kind} = embed "${rel}")`);
   }
