@@ -6,18 +6,27 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$ROOT/tests/bin:$PATH"
 PROFILE="${1:---release}"
-rm -rf pkg/wasm
-wasm-pack build --quiet "$PROFILE" --target web --out-dir pkg/wasm --out-name ida_refresh --no-pack
-rm -f pkg/wasm/.gitignore
-# RefreshError's class comes from a wasm-bindgen snippet whose path carries a hash. It is moved
-# to a fixed name (and the glue's import rewritten), so the package has a stable file list: the
-# entries re-export the very module the glue imports, and `err instanceof RefreshError` holds.
-SNIPPET="$(cd pkg/wasm && find snippets -name refresh_error.js | head -n 1)"
-[ -n "$SNIPPET" ] || { echo "build: refresh_error.js snippet not found" >&2; exit 1; }
-mv "pkg/wasm/$SNIPPET" pkg/wasm/refresh-error.js
-rm -rf pkg/wasm/snippets
-sed -i "s#\./$SNIPPET#./refresh-error.js#" pkg/wasm/ida_refresh.js
-grep -q "from './refresh-error.js'" pkg/wasm/ida_refresh.js || { echo "build: could not rewrite the snippet import" >&2; exit 1; }
-raw=$(stat -c %s pkg/wasm/ida_refresh_bg.wasm)
-gz=$(gzip -9 -c pkg/wasm/ida_refresh_bg.wasm | wc -c)
-echo "build: pkg/wasm/ida_refresh_bg.wasm $raw bytes raw, $gz bytes gzip -9" >&2
+# Two builds: pkg/wasm (everything: Node, workerd) and pkg/wasm-client (no AuthGateway: the
+# browser entries, so SPAs do not pay for JWT verification they cannot use).
+build() { # out-dir, extra cargo args...
+  local out="$1"; shift
+  rm -rf "$out"
+  wasm-pack build --quiet "$PROFILE" --target web --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
+  rm -f "$out/.gitignore"
+  # RefreshError's class comes from a wasm-bindgen snippet whose path carries a hash. It is moved
+  # to a fixed name (and the glue's import rewritten), so the package has a stable file list: the
+  # entries re-export the very module the glue imports, and `err instanceof RefreshError` holds.
+  local snippet
+  snippet="$(cd "$out" && find snippets -name refresh_error.js | head -n 1)"
+  [ -n "$snippet" ] || { echo "build: refresh_error.js snippet not found" >&2; exit 1; }
+  mv "$out/$snippet" "$out/refresh-error.js"
+  rm -rf "$out/snippets"
+  sed -i "s#\./$snippet#./refresh-error.js#" "$out/ida_refresh.js"
+  grep -q "from './refresh-error.js'" "$out/ida_refresh.js" || { echo "build: could not rewrite the snippet import" >&2; exit 1; }
+  local raw gz
+  raw=$(stat -c %s "$out/ida_refresh_bg.wasm")
+  gz=$(gzip -9 -c "$out/ida_refresh_bg.wasm" | wc -c)
+  echo "build: $out/ida_refresh_bg.wasm $raw bytes raw, $gz bytes gzip -9" >&2
+}
+build pkg/wasm
+build pkg/wasm-client --no-default-features

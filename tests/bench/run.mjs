@@ -37,9 +37,9 @@ function sizes() {
   say();
   say("| package (entry) | JS raw | wasm raw | gzip total | brotli total | ida-refresh gzip / this |");
   say("|---|---:|---:|---:|---:|---:|");
-  const wasm = fs.readFileSync(path.join(ROOT, "pkg/wasm/ida_refresh_bg.wasm"));
   const rows = [
-    ["ida-refresh (every entry: refresh, RefreshClient, AuthGateway)", bundle("pkg/web.js"), wasm],
+    ["ida-refresh browser entry (refresh, RefreshClient)", bundle("pkg/web.js"), fs.readFileSync(path.join(ROOT, "pkg/wasm-client/ida_refresh_bg.wasm"))],
+    ["ida-refresh worker/Node entry (+ AuthGateway)", bundle("pkg/api.js"), fs.readFileSync(path.join(ROOT, "pkg/wasm/ida_refresh_bg.wasm"))],
     ["@auth0/auth0-spa-js", bundle(path.join(NODE_MODULES, "@auth0/auth0-spa-js/dist/auth0-spa-js.production.esm.js")), null],
     ["@supabase/auth-js", bundle(path.join(NODE_MODULES, "@supabase/auth-js/dist/module/index.js")), null],
     ["oidc-client-ts", bundle(path.join(NODE_MODULES, "oidc-client-ts/dist/esm/oidc-client-ts.js")), null],

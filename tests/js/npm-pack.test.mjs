@@ -31,7 +31,7 @@ after(async () => {
 
 test("npm pack: the tarball carries the entries, the wasm and the types", () => {
   const installed = path.join(app, "node_modules/ida-refresh");
-  for (const f of ["package.json", "node.js", "workerd.js", "browser.js", "web.js", "api.js", "coordinator.js", "index.d.ts", "refresh-error.d.ts", "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/ida_refresh.d.ts"]) {
+  for (const f of ["package.json", "node.js", "workerd.js", "browser.js", "web.js", "api.js", "coordinator.js", "index.d.ts", "refresh-error.d.ts", "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/ida_refresh.d.ts", "wasm-client/ida_refresh_bg.wasm", "wasm-client/ida_refresh.js", "api-client.js", "examples/gateway/worker.js"]) {
     assert.ok(fs.existsSync(path.join(installed, f)), f);
   }
 });
@@ -95,6 +95,10 @@ refresh(params.get("rt"), { baseUrl: params.get("base") }).then(
     await page.waitForFunction(() => document.getElementById("out").textContent !== "pending", null, { timeout: 15_000 });
     const out = JSON.parse(await page.locator("#out").textContent());
     assert.deepEqual(out, { ok: true, sub: out.sub, client: "function", gateway: "function", error: "function" });
+    const assets = fs.readdirSync(path.join(dist, "assets"));
+    const wasmFiles = assets.filter((f) => f.endsWith(".wasm")).map((f) => fs.statSync(path.join(dist, "assets", f)).size);
+    const client = fs.statSync(path.join(ROOT, "pkg/wasm-client/ida_refresh_bg.wasm")).size;
+    assert.deepEqual(wasmFiles, [client], "the Vite app ships the client-only wasm, not the gateway");
   } finally {
     await browser.close();
     await new Promise((r) => server.close(r));

@@ -1,0 +1,12 @@
+// The browser build's API: the same names, from the client-only wasm. AuthGateway runs in
+// workers (the "workerd"/"worker"/"node" conditions); here it is a stub that says so, so that
+// the one import line works everywhere.
+export { refresh, RefreshClient } from "./wasm-client/ida_refresh.js";
+import { RefreshError } from "./wasm-client/refresh-error.js";
+export { RefreshError };
+
+export class AuthGateway {
+  constructor() {
+    throw new RefreshError("AuthGateway: is not in the browser build; it runs in edge workers and Node", { code: "invalid_argument" });
+  }
+}
