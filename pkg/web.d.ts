@@ -1,2 +1,4 @@
 export * from "./index.js";
-export { default, default as init } from "./wasm/ida_refresh.js";
+/** Instantiates the wasm; call once before using the API (ida-refresh/web only). */
+export default function init(input?: { module_or_path?: RequestInfo | URL | Response | BufferSource | WebAssembly.Module }): Promise<unknown>;
+export { init };
