@@ -24,6 +24,13 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$"; then
   cargo install wasm-bindgen-cli --version "$WB_VERSION"
 fi
 
+# libfuzzer-sys builds libFuzzer from C++ sources.
+if ! command -v g++ >/dev/null 2>&1; then
+  say "installing g++ (libFuzzer is C++)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
+fi
+
 if ! cargo fuzz --version 2>/dev/null | grep -q "0.13.2"; then
   say "building cargo-fuzz from crates.io (for the fuzz smoke run)"
   cargo install cargo-fuzz --version 0.13.2 --locked
