@@ -192,6 +192,12 @@ async fn read_capped(response: &Response, deadline: &Deadline, cap: usize) -> Re
     let too_large = || -> JsError { Error::bad_response("body is larger than 64 KiB").into() };
     let declared = response.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     let Some(stream) = response.body() else { return Ok(Vec::new()) };
+    // A declared length within the cap is enforced by fetch itself: read it in one step.
+    if declared.is_some_and(|n| n <= cap as u64) {
+        let buffer = response.array_buffer().map_err(|_| Error::bad_response("body could not be read"))?;
+        let bytes = deadline.race(buffer).await?;
+        return Ok(Uint8Array::new(&bytes).to_vec());
+    }
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let cancel = |reader: &web_sys::ReadableStreamDefaultReader| {
         let pending = reader.cancel();
