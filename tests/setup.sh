@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine (Rust, Node 20, npm) lacks. Idempotent: a warm machine
-# skips every step. `--browser` also installs Chromium and ChromeDriver (for the tests).
+# skips every step. `--browser` (the tests) also installs Chromium, ChromeDriver, g++ and
+# cargo-fuzz; the demo needs none of them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -25,13 +26,13 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$"; then
 fi
 
 # libfuzzer-sys builds libFuzzer from C++ sources.
-if ! command -v g++ >/dev/null 2>&1; then
+if [ "${1:-}" = "--browser" ] && ! command -v g++ >/dev/null 2>&1; then
   say "installing g++ (libFuzzer is C++)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
 fi
 
-if ! cargo fuzz --version 2>/dev/null | grep -q "0.13.2"; then
+if [ "${1:-}" = "--browser" ] && ! cargo fuzz --version 2>/dev/null | grep -q "0.13.2"; then
   say "building cargo-fuzz from crates.io (for the fuzz smoke run)"
   cargo install cargo-fuzz --version 0.13.2 --locked
 fi
