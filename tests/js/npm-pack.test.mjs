@@ -69,20 +69,12 @@ export default { async fetch(req, env) {
   }
 });
 
-test("npm pack: a Vite build imports the package with no init step and refreshes in Chromium", async () => {
-  const s = await dev.mint();
-  fs.writeFileSync(path.join(app, "index.html"), '<!doctype html><meta charset="utf-8"><pre id="out">pending</pre><script type="module" src="/main.js"></script>');
-  fs.writeFileSync(path.join(app, "main.js"), `${IMPORT}
-const params = new URLSearchParams(location.search);
-refresh(params.get("rt"), { baseUrl: params.get("base") }).then(
-  (r) => (document.getElementById("out").textContent = JSON.stringify({ ok: true, sub: r.claims.sub, client: typeof RefreshClient, gateway: typeof AuthGateway, error: typeof RefreshError })),
-  (e) => (document.getElementById("out").textContent = JSON.stringify({ ok: false, message: String(e) })),
-);`);
-  execFileSync(path.join(ROOT, "tests/node_modules/.bin/vite"), ["build", "--logLevel", "error"], { cwd: app });
-  const dist = path.join(app, "dist");
+/** Serves `dist` on loopback, opens `page` in Chromium, returns the JSON in #out. */
+async function runInChromium(dist, page) {
   const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
   const server = http.createServer((req, res) => {
-    const file = path.join(dist, new URL(req.url, "http://x").pathname === "/" ? "index.html" : new URL(req.url, "http://x").pathname);
+    const pathname = new URL(req.url, "http://x").pathname;
+    const file = path.join(dist, pathname === "/" ? "index.html" : pathname);
     if (!file.startsWith(dist) || !fs.existsSync(file)) return res.writeHead(404).end();
     res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" }).end(fs.readFileSync(file));
   });
@@ -90,17 +82,45 @@ refresh(params.get("rt"), { baseUrl: params.get("base") }).then(
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
   const browser = await launchChromium();
   try {
-    const page = await browser.context.newPage();
-    await page.goto(`http://127.0.0.1:${port}/?rt=${encodeURIComponent(s.refreshToken)}&base=${encodeURIComponent(dev.base)}`);
-    await page.waitForFunction(() => document.getElementById("out").textContent !== "pending", null, { timeout: 15_000 });
-    const out = JSON.parse(await page.locator("#out").textContent());
-    assert.deepEqual(out, { ok: true, sub: out.sub, client: "function", gateway: "function", error: "function" });
-    const assets = fs.readdirSync(path.join(dist, "assets"));
-    const wasmFiles = assets.filter((f) => f.endsWith(".wasm")).map((f) => fs.statSync(path.join(dist, "assets", f)).size);
-    const client = fs.statSync(path.join(ROOT, "pkg/wasm-client/ida_refresh_bg.wasm")).size;
-    assert.deepEqual(wasmFiles, [client], "the Vite app ships the client-only wasm, not the gateway");
+    const tab = await browser.context.newPage();
+    await tab.goto(`http://127.0.0.1:${port}/${page}`);
+    await tab.waitForFunction(() => document.getElementById("out").textContent !== "pending", null, { timeout: 15_000 });
+    return JSON.parse(await tab.locator("#out").textContent());
   } finally {
     await browser.close();
     await new Promise((r) => server.close(r));
   }
+}
+
+const wasmSizes = (dir) => fs.readdirSync(dir).filter((f) => f.endsWith(".wasm")).map((f) => fs.statSync(path.join(dir, f)).size);
+const clientWasmSize = () => fs.statSync(path.join(ROOT, "pkg/wasm-client/ida_refresh_bg.wasm")).size;
+
+const APP_JS = `${IMPORT}
+const params = new URLSearchParams(location.search);
+refresh(params.get("rt"), { baseUrl: params.get("base") }).then(
+  (r) => (document.getElementById("out").textContent = JSON.stringify({ ok: true, sub: r.claims.sub, client: typeof RefreshClient, gateway: typeof AuthGateway, error: typeof RefreshError })),
+  (e) => (document.getElementById("out").textContent = JSON.stringify({ ok: false, message: String(e) })),
+);`;
+
+test("npm pack: webpack 5 with no configuration bundles the package and it refreshes in Chromium", async () => {
+  const s = await dev.mint();
+  fs.mkdirSync(path.join(app, "src"), { recursive: true });
+  fs.writeFileSync(path.join(app, "src/index.js"), APP_JS);
+  execFileSync(path.join(ROOT, "tests/node_modules/.bin/webpack"), ["--mode", "production", "--entry", "./src/index.js", "--output-path", "wp-dist", "--no-stats"], { cwd: app });
+  const dist = path.join(app, "wp-dist");
+  fs.writeFileSync(path.join(dist, "index.html"), '<!doctype html><meta charset="utf-8"><pre id="out">pending</pre><script src="main.js"></script>');
+  const out = await runInChromium(dist, `?rt=${encodeURIComponent(s.refreshToken)}&base=${encodeURIComponent(dev.base)}`);
+  assert.deepEqual(out, { ok: true, sub: out.sub, client: "function", gateway: "function", error: "function" });
+  assert.deepEqual(wasmSizes(dist), [clientWasmSize()], "webpack ships the client-only wasm, not the gateway");
+});
+
+test("npm pack: a Vite build imports the package with no init step and refreshes in Chromium", async () => {
+  const s = await dev.mint();
+  fs.writeFileSync(path.join(app, "index.html"), '<!doctype html><meta charset="utf-8"><pre id="out">pending</pre><script type="module" src="/main.js"></script>');
+  fs.writeFileSync(path.join(app, "main.js"), APP_JS);
+  execFileSync(path.join(ROOT, "tests/node_modules/.bin/vite"), ["build", "--logLevel", "error"], { cwd: app });
+  const dist = path.join(app, "dist");
+  const out = await runInChromium(dist, `?rt=${encodeURIComponent(s.refreshToken)}&base=${encodeURIComponent(dev.base)}`);
+  assert.deepEqual(out, { ok: true, sub: out.sub, client: "function", gateway: "function", error: "function" });
+  assert.deepEqual(wasmSizes(path.join(dist, "assets")), [clientWasmSize()], "the Vite app ships the client-only wasm, not the gateway");
 });
