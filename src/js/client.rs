@@ -135,7 +135,8 @@ struct Inner {
 /// Timers, listeners and the channel: dropping this stops them all.
 #[derive(Default)]
 struct Background {
-    due: Option<Timer>,
+    /// The armed timer and the moment it is for.
+    due: Option<(f64, Timer)>,
     interval: Option<Interval>,
     listeners: Vec<Listener>,
     channel: Option<web_sys::BroadcastChannel>,
@@ -209,18 +210,13 @@ impl RefreshClient {
         }
         match inner.store.read() {
             Read::Now(stored) => inner.finish_load(stored, seed),
-            Read::Later(pending) => {
+            pending => {
                 let weak = Rc::downgrade(&inner);
                 let load = future_to_promise(async move {
-                    let stored = match JsFuture::from(pending).await {
-                        Ok(v) if v.is_null() || v.is_undefined() => Ok(None),
-                        Ok(v) => v.as_string().map(Some).ok_or_else(|| Error::new(ErrorCode::StorageError, "the stored session is not a string")),
-                        Err(_) => Err(Error::new(ErrorCode::StorageError, "session storage failed to read; the session is kept in memory")),
-                    };
-                    if let Some(inner) = weak.upgrade() {
-                        inner.finish_load(stored, seed);
-                        inner.loading.borrow_mut().take();
-                    }
+                    let Some(inner) = weak.upgrade() else { return Ok(JsValue::UNDEFINED) };
+                    let stored = inner.store.settle(pending).await;
+                    inner.finish_load(stored, seed);
+                    inner.loading.borrow_mut().take();
                     Ok(JsValue::UNDEFINED)
                 });
                 *inner.loading.borrow_mut() = Some(load);
@@ -456,6 +452,11 @@ impl Inner {
             return;
         }
         let due = inner.state.borrow().due_at_ms();
+        let armed = inner.background.borrow().due.as_ref().map(|(at, _)| *at);
+        // The 1 s tick lands here too: a timer already armed for this moment stays.
+        if due.is_some() && due == armed && due.is_some_and(|at| at > now()) {
+            return;
+        }
         let weak = Rc::downgrade(inner);
         let timer = due.map(|at| {
             // A few ms late rather than early: the wall clock and the timer clock differ.
@@ -465,7 +466,7 @@ impl Inner {
                 }
             });
             timer.unref();
-            timer
+            (at, timer)
         });
         inner.background.borrow_mut().due = timer;
     }
@@ -502,8 +503,7 @@ impl Inner {
                     (Ok(_), Some(s)) => Ok(token(s.access_token)),
                     (Ok(_), None) => Ok(None),
                     // A failed refresh still serves a token that has not expired.
-                    (Err(e), Some(s)) if demand == Demand::Token && s.access_usable(now(), self.state.borrow().policy().margin_ms) => {
-                        let _ = e;
+                    (Err(_), Some(s)) if demand == Demand::Token && s.access_usable(now(), self.state.borrow().policy().margin_ms) => {
                         Ok(token(s.access_token))
                     }
                     (Err(e), _) => Err(e),

@@ -100,7 +100,12 @@ impl Store {
 
     /// Reads the stored record, waiting for an async backend. A failure switches to memory.
     pub async fn load(&self) -> Result<Option<String>, Error> {
-        let result = match self.read() {
+        self.settle(self.read()).await
+    }
+
+    /// Finishes a read started with `read()`. A failure switches to memory.
+    pub async fn settle(&self, read: Read) -> Result<Option<String>, Error> {
+        let result = match read {
             Read::Now(r) => r,
             Read::Later(p) => match JsFuture::from(p).await {
                 Ok(v) if v.is_null() || v.is_undefined() => Ok(None),
