@@ -23,11 +23,18 @@ step "types: tsc --noEmit on a typed consumer (tests/types/consumer.ts)"
 tests/node_modules/.bin/tsc -p tests/types/tsconfig.json
 
 PORT="$(free_port)"
-CLOSED="$(free_port)"
+# A port that stays closed for the whole run: bound but never listening (connections are
+# refused), so nothing else (e.g. the wasm-bindgen test runner) can take it meanwhile.
+CLOSED_LOG="$(mktemp)"
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1], flush=True); time.sleep(3600)' >"$CLOSED_LOG" &
+HOLDER=$!
+for _ in $(seq 50); do [ -s "$CLOSED_LOG" ] && break; sleep 0.1; done
+CLOSED="$(head -n1 "$CLOSED_LOG")"
 LOG="$(mktemp)"
 node tests/server/server.mjs --port "$PORT" >"$LOG" 2>&1 &
 DEV=$!
-trap 'kill $DEV 2>/dev/null || true' EXIT
+trap 'kill $DEV $HOLDER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q listening "$LOG" && break; sleep 0.1; done
 grep -q listening "$LOG" || { cat "$LOG"; exit 1; }
 export IDA_TEST_BASE_URL="http://localhost:$PORT/api/v1" IDA_TEST_CLOSED_PORT="$CLOSED"
