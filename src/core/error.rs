@@ -88,12 +88,12 @@ impl Error {
 
     /// An `invalid_argument` error naming the option or argument at fault.
     pub fn invalid_argument(name: &str, problem: &str) -> Self {
-        Self::new(ErrorCode::InvalidArgument, format!("{name}: {problem}"))
+        Self::new(ErrorCode::InvalidArgument, [name, ": ", problem].concat())
     }
 
     /// A `bad_response` error.
     pub fn bad_response(problem: &str) -> Self {
-        Self::new(ErrorCode::BadResponse, format!("the refresh response {problem}"))
+        Self::new(ErrorCode::BadResponse, ["the refresh response ", problem].concat())
     }
 
     /// Whether trying again later can succeed.

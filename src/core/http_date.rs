@@ -36,15 +36,15 @@ pub fn parse_http_date(value: &str) -> Option<f64> {
 pub fn parse_retry_after(value: &str, now_ms: f64) -> Option<f64> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Saturates instead of overflowing for absurd values; the caller caps the wait.
-        return Some(value.parse::<f64>().ok()? * 1000.0);
+        // Grows to infinity instead of overflowing for absurd values; the caller caps the wait.
+        return Some(value.bytes().fold(0.0, |n, d| n * 10.0 + f64::from(d - b'0')) * 1000.0);
     }
     parse_http_date(value).map(|at| (at - now_ms).max(0.0))
 }
 
 fn is_day_name(part: &str) -> bool {
     const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-    part.len() >= 3 && part.is_char_boundary(3) && DAYS.iter().any(|d| part[..3].eq_ignore_ascii_case(d))
+    part.as_bytes().get(..3).is_some_and(|p| DAYS.iter().any(|d| p.eq_ignore_ascii_case(d.as_bytes())))
 }
 
 fn parse_time(part: &str) -> Option<(u32, u32, u32)> {

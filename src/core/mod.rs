@@ -3,8 +3,10 @@
 
 #[cfg(feature = "gateway")]
 pub mod cookie;
+pub mod base64;
 pub mod error;
 pub mod http_date;
+pub mod json;
 pub mod policy;
 pub mod request;
 pub mod response;

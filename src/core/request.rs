@@ -1,6 +1,8 @@
 //! Building the ida refresh request. Pure data: the adapter sends it.
 
+use super::base64::encode_standard;
 use super::error::Error;
+use super::json::{hex_digit, write_string};
 use super::secret::RefreshToken;
 
 /// The production ida API.
@@ -45,10 +47,10 @@ pub fn oauth2_refresh_request(client: &OAuth2Client, token: &RefreshToken) -> Re
     if let Some(scope) = &client.scope {
         form.push(("scope", scope));
     }
-    let body = form.iter().map(|(k, v)| format!("{k}={}", form_encode(v))).collect::<Vec<_>>().join("&");
+    let body = form.iter().map(|(k, v)| [k, "=", &form_encode(v)].concat()).collect::<Vec<_>>().join("&");
     let authorization = client.client_secret.as_ref().map(|secret| {
-        let pair = format!("{}:{}", form_encode(&client.client_id), form_encode(secret));
-        format!("Basic {}", base64_standard(pair.as_bytes()))
+        let pair = [&form_encode(&client.client_id), ":", &form_encode(secret)].concat();
+        ["Basic ", &encode_standard(pair.as_bytes())].concat()
     });
     RefreshRequest { url: client.token_url.clone(), body, content_type: "application/x-www-form-urlencoded", authorization }
 }
@@ -60,22 +62,10 @@ fn form_encode(value: &str) -> String {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
             b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn base64_standard(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
+            _ => {
+                out.push('%');
+                out.push(hex_digit(u32::from(b) >> 4));
+                out.push(hex_digit(u32::from(b)));
             }
         }
     }
@@ -108,14 +98,10 @@ pub fn validate_timeout_ms(value: f64) -> Result<u32, Error> {
 
 /// The ida request: `POST {base}/auth/refresh` with `{"refreshToken": ...}`.
 pub fn ida_refresh_request(base_url: &str, token: &RefreshToken) -> RefreshRequest {
-    #[derive(serde::Serialize)]
-    struct Body<'a> {
-        #[serde(rename = "refreshToken")]
-        refresh_token: &'a str,
-    }
-    // Serializing a struct of one &str cannot fail; the fallback keeps this panic-free anyway.
-    let body = serde_json::to_string(&Body { refresh_token: token.expose() }).unwrap_or_default();
-    RefreshRequest { url: format!("{base_url}/auth/refresh"), body, content_type: "application/json", authorization: None }
+    let mut body = String::from("{\"refreshToken\":");
+    write_string(&mut body, token.expose());
+    body.push('}');
+    RefreshRequest { url: [base_url, "/auth/refresh"].concat(), body, content_type: "application/json", authorization: None }
 }
 
 /// Checks the refresh-token argument.
@@ -150,8 +136,6 @@ mod tests {
         assert_eq!(req.body, "grant_type=refresh_token&refresh_token=rt", "client_id goes in the Basic header only");
         // base64("app+1:s3cr%3At")
         assert_eq!(req.authorization.as_deref(), Some("Basic YXBwKzE6czNjciUzQXQ="));
-        assert_eq!(base64_standard(b"a"), "YQ==");
-        assert_eq!(base64_standard(b"ab"), "YWI=");
     }
 
     #[test]

@@ -3,12 +3,11 @@
 //! an empty body with the session in cookies. Everything here is total: any input gives a
 //! result or an `Error`, never a panic.
 
-use serde_json::{Map, Value};
-
 use super::error::{Error, ErrorCode};
 use super::http_date::parse_retry_after;
+use super::json::{parse_number, push_decimal, Json};
 use super::secret::{AccessToken, RefreshToken};
-use super::token;
+use super::token::{self, Claims};
 
 /// What the adapter read off the wire.
 pub struct HttpResponse<'a> {
@@ -32,7 +31,9 @@ pub struct TokenSet {
     /// When the access token was issued, from `iat` (server clock), in ms.
     pub issued_at_ms: Option<f64>,
     /// The decoded JWT payload.
-    pub claims: Option<Map<String, Value>>,
+    pub claims: Option<Claims>,
+    /// Whether `expires_at_ms` is the token's own `exp` (server clock), not `expires_in`.
+    pub expiry_from_token: bool,
     /// OAuth 2.0 `token_type`.
     pub token_type: Option<String>,
     /// OAuth 2.0 `scope` granted.
@@ -74,13 +75,13 @@ pub fn interpret(response: &HttpResponse<'_>, dialect: Dialect, now_ms: f64) -> 
         }
         _ => None,
     };
-    Err(Error { status: Some(status), retry_after_ms, ..Error::new(code, format!("{message} (HTTP {status})")) })
+    Err(Error { status: Some(status), retry_after_ms, ..Error::new(code, with_status(message, status, None)) })
 }
 
 /// RFC 6749 5.2: `{"error": "invalid_grant", ...}`. Only a well-formed error code is kept; the
 /// description and URI are never read (they could echo a token).
 fn oauth2_error(body: &[u8], status: u16) -> Option<Error> {
-    let value: Value = serde_json::from_slice(body).ok()?;
+    let value = Json::parse(body)?;
     let name = value.get("error")?.as_str()?;
     let well_formed = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit());
     if !well_formed {
@@ -95,24 +96,34 @@ fn oauth2_error(body: &[u8], status: u16) -> Option<Error> {
         "invalid_request" => (ErrorCode::InvalidRequest, "the authorization server found the refresh request malformed"),
         _ => return None,
     };
-    Some(Error { status: Some(status), server_error: Some(name.to_owned()), ..Error::new(code, format!("{message} (HTTP {status}, {name})")) })
+    Some(Error { status: Some(status), server_error: Some(name.to_owned()), ..Error::new(code, with_status(message, status, Some(name))) })
+}
+
+/// "message (HTTP 400, invalid_grant)", without core::fmt.
+fn with_status(message: &str, status: u16, server_error: Option<&str>) -> String {
+    let mut out = String::from(message);
+    out.push_str(" (HTTP ");
+    push_decimal(&mut out, i64::from(status));
+    if let Some(name) = server_error {
+        out.push_str(", ");
+        out.push_str(name);
+    }
+    out.push(')');
+    out
 }
 
 fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(TokenSet::default());
     }
-    let value: Value = serde_json::from_slice(body).map_err(|_| Error::bad_response("is not valid JSON"))?;
-    let Value::Object(top) = value else {
+    let top = Json::parse(body).ok_or_else(|| Error::bad_response("is not valid JSON"))?;
+    if !matches!(top, Json::Object(_)) {
         return Err(Error::bad_response("is not a JSON object"));
-    };
-    let envelope = match top.get("data") {
-        Some(Value::Object(data)) => Some(data),
-        _ => None,
-    };
-    let field = |names: &[&'static str]| -> Option<(&'static str, &Value)> {
+    }
+    let envelope = top.get("data").filter(|d| matches!(d, Json::Object(_)));
+    let field = |names: &[&'static str]| -> Option<(&'static str, &Json)> {
         [Some(&top), envelope].into_iter().flatten().find_map(|obj| {
-            names.iter().find_map(|&n| obj.get(n).filter(|v| !v.is_null()).map(|v| (n, v)))
+            names.iter().find_map(|&n| obj.get(n).filter(|v| **v != Json::Null).map(|v| (n, v)))
         })
     };
 
@@ -126,11 +137,11 @@ fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
     let id_token = text(&["id_token", "idToken"])?;
 
     let decoded = access.map(token::decode).transpose()?.unwrap_or_default();
-    let expires_at_ms = decoded.expires_at_ms.or(expires_in.map(|s| now_ms + s * 1000.0));
     Ok(TokenSet {
         access_token: access.map(AccessToken::new),
         refresh_token: refresh.map(RefreshToken::new),
-        expires_at_ms,
+        expiry_from_token: decoded.expires_at_ms.is_some(),
+        expires_at_ms: decoded.expires_at_ms.or(expires_in.map(|s| now_ms + s * 1000.0)),
         issued_at_ms: decoded.issued_at_ms,
         claims: decoded.claims,
         token_type,
@@ -139,21 +150,24 @@ fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
     })
 }
 
-fn non_empty_string<'a>((name, value): (&str, &'a Value)) -> Result<&'a str, Error> {
+fn non_empty_string<'a>((name, value): (&str, &'a Json)) -> Result<&'a str, Error> {
     match value.as_str() {
         Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(Error::bad_response(&format!("field {name} is not a non-empty string"))),
+        _ => Err(field_error(name, "is not a non-empty string")),
     }
 }
 
-fn seconds((name, value): (&str, &Value)) -> Result<f64, Error> {
+fn seconds((name, value): (&str, &Json)) -> Result<f64, Error> {
     let n = match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
+        Json::Number(n) => Some(*n),
+        Json::String(s) => parse_number(s.trim().as_bytes()),
         _ => None,
     };
-    n.filter(|n| n.is_finite() && *n >= 0.0)
-        .ok_or_else(|| Error::bad_response(&format!("field {name} is not a number of seconds")))
+    n.filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| field_error(name, "is not a number of seconds"))
+}
+
+fn field_error(name: &str, problem: &str) -> Error {
+    Error::bad_response(&["field ", name, " ", problem].concat())
 }
 
 #[cfg(test)]
@@ -197,7 +211,8 @@ mod tests {
         let t = ok(&format!(r#"{{"accessToken":"{at}","expiresIn":60}}"#));
         assert_eq!(t.expires_at_ms, Some(1_700_000_300_000.0));
         assert_eq!(t.issued_at_ms, Some(1_700_000_000_000.0));
-        assert_eq!(t.claims.unwrap()["sub"], "u");
+        assert!(t.expiry_from_token);
+        assert_eq!(Json::parse(t.claims.unwrap().json().as_bytes()).unwrap().get("sub").and_then(Json::as_str), Some("u"));
     }
 
     #[test]

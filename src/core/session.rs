@@ -2,14 +2,12 @@
 //! responses, storage reads and messages from other tabs, and carries out what it decides
 //! (send a request, serve a token, fail at once, end the session).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
 use super::error::{Error, ErrorCode};
+use super::json::{write_integer, write_string, Json};
 use super::policy::{effective_margin_ms, estimate_skew_ms, RetryPolicy};
 use super::response::TokenSet;
 use super::secret::{AccessToken, RefreshToken};
-use super::token;
+use super::token::{self, Claims};
 
 /// A signed-in session.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,7 +19,7 @@ pub struct Session {
     /// Access-token expiry as the server states it (`exp`), or local (`expires_in`).
     pub expires_at_ms: Option<f64>,
     /// The access token's decoded payload.
-    pub claims: Option<Map<String, Value>>,
+    pub claims: Option<Claims>,
     /// Server clock minus local clock, applied to `expires_at_ms`.
     pub skew_ms: f64,
     /// The access token's lifetime (for the 20% margin cap).
@@ -62,8 +60,7 @@ impl Session {
     /// The session after a successful refresh. A response without a refresh token keeps the
     /// current one; a response without an access token means cookie mode.
     pub fn after_refresh(&self, tokens: TokenSet, date_header_ms: Option<f64>, received_at_ms: f64) -> Self {
-        let absolute = tokens.claims.as_ref().is_some_and(|c| c.contains_key("exp"));
-        let mut skew_ms = if absolute { estimate_skew_ms(date_header_ms, tokens.issued_at_ms, received_at_ms) } else { 0.0 };
+        let mut skew_ms = if tokens.expiry_from_token { estimate_skew_ms(date_header_ms, tokens.issued_at_ms, received_at_ms) } else { 0.0 };
         let lifetime_ms = match (tokens.issued_at_ms, tokens.expires_at_ms) {
             (Some(iat), Some(exp)) => {
                 // Whole-second clocks must not make a short token look expired on arrival
@@ -111,60 +108,56 @@ impl Session {
         self.access_token.is_some() && self.local_expiry_ms().is_none_or(|e| now_ms < e - at_least_ms)
     }
 
-    /// The JSON kept in storage. Claims are not stored: they are decoded again on load.
+    /// The JSON kept in storage: `{"v":1,"refreshToken":…,"accessToken":…,"expiresAt":…,
+    /// "skewMs":…,"lifetimeMs":…,"cookieMode":…,"updatedAt":…}`, times as whole milliseconds.
+    /// Claims are not stored: they are decoded again on load.
     pub fn to_record(&self) -> String {
-        let record = Record {
-            v: 1,
-            refresh_token: self.refresh_token.expose().to_owned(),
-            access_token: self.access_token.as_ref().map(|t| t.expose().to_owned()),
-            expires_at: self.expires_at_ms,
-            skew_ms: self.skew_ms,
-            lifetime_ms: self.lifetime_ms,
-            cookie_mode: self.cookie_mode,
-            updated_at: self.updated_at_ms,
-        };
-        serde_json::to_string(&record).unwrap_or_default()
+        let mut out = String::from("{\"v\":1,\"refreshToken\":");
+        write_string(&mut out, self.refresh_token.expose());
+        if let Some(access) = &self.access_token {
+            out.push_str(",\"accessToken\":");
+            write_string(&mut out, access.expose());
+        }
+        for (name, value) in [("expiresAt", self.expires_at_ms), ("skewMs", Some(self.skew_ms)), ("lifetimeMs", self.lifetime_ms), ("updatedAt", Some(self.updated_at_ms))] {
+            if let Some(value) = value {
+                out.push_str(",\"");
+                out.push_str(name);
+                out.push_str("\":");
+                write_integer(&mut out, value);
+            }
+        }
+        out.push_str(if self.cookie_mode { ",\"cookieMode\":true}" } else { ",\"cookieMode\":false}" });
+        out
     }
 
     /// Reads a stored record. Anything else is a `storage_error` (the caller discards it).
     pub fn from_record(text: &str) -> Result<Self, Error> {
         let corrupt = || Error::new(ErrorCode::StorageError, "the stored session is corrupt and was discarded");
-        let record: Record = serde_json::from_str(text).map_err(|_| corrupt())?;
-        let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
-        let valid = record.v == 1
-            && finite(record.expires_at)
-            && finite(record.lifetime_ms)
-            && record.skew_ms.is_finite()
-            && record.updated_at.is_finite();
-        if !valid {
-            return Err(corrupt());
-        }
-        let mut session = Self::seed(&record.refresh_token, record.access_token.as_deref(), record.updated_at).map_err(|_| corrupt())?;
-        session.expires_at_ms = record.expires_at;
-        session.skew_ms = record.skew_ms;
-        session.lifetime_ms = record.lifetime_ms;
-        session.cookie_mode = record.cookie_mode;
+        let record = Json::parse(text.as_bytes()).filter(|r| r.get("v").and_then(Json::as_f64) == Some(1.0)).ok_or_else(corrupt)?;
+        // Absent or null: `None`; a number: `Some`; anything else: corrupt.
+        let number = |name: &str| match record.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Number(n)) => Ok(Some(*n)),
+            Some(_) => Err(corrupt()),
+        };
+        let string = |name: &str| match record.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(corrupt()),
+        };
+        let cookie_mode = match record.get("cookieMode") {
+            None => false,
+            Some(Json::Bool(b)) => *b,
+            Some(_) => return Err(corrupt()),
+        };
+        let refresh_token = string("refreshToken")?.ok_or_else(corrupt)?;
+        let mut session = Self::seed(refresh_token, string("accessToken")?, number("updatedAt")?.unwrap_or(0.0)).map_err(|_| corrupt())?;
+        session.expires_at_ms = number("expiresAt")?;
+        session.skew_ms = number("skewMs")?.unwrap_or(0.0);
+        session.lifetime_ms = number("lifetimeMs")?;
+        session.cookie_mode = cookie_mode;
         Ok(session)
     }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Record {
-    v: u8,
-    refresh_token: String,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    expires_at: Option<f64>,
-    #[serde(default)]
-    skew_ms: f64,
-    #[serde(default)]
-    lifetime_ms: Option<f64>,
-    #[serde(default)]
-    cookie_mode: bool,
-    #[serde(default)]
-    updated_at: f64,
 }
 
 /// RefreshClient's timing options.
@@ -396,6 +389,7 @@ mod tests {
             access_token: access.map(AccessToken::new),
             refresh_token: refresh.map(RefreshToken::new),
             expires_at_ms: decoded.expires_at_ms,
+            expiry_from_token: decoded.expires_at_ms.is_some(),
             issued_at_ms: decoded.issued_at_ms,
             claims: decoded.claims,
             ..TokenSet::default()

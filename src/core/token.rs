@@ -1,43 +1,76 @@
 //! Access-token decoding for the client side: the payload is read, NOT verified (the client
 //! cannot hold the signing key). It only drives expiry and is handed to the app as `claims`.
+//! The gateway verifies with jwt-compact; this reader is the core's own so the browser build
+//! carries no serde_json (see `json.rs`), and a test and a fuzz target hold it to
+//! jwt-compact's reading.
 
-use jwt_compact::UntrustedToken;
-use serde_json::{Map, Value};
-
+use super::base64::decode_url;
 use super::error::Error;
+use super::json::Json;
+
+/// A JWT payload: the JSON object exactly as the token carries it. JavaScript gets it through
+/// `JSON.parse`, so claims beyond 2^53 keep JS number semantics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claims(String);
+
+impl Claims {
+    /// The payload's JSON text.
+    pub fn json(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Decoded JWT payload plus the times the session logic needs (milliseconds since the epoch).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Decoded {
-    /// The whole payload, `exp`/`nbf`/`iat` included (as whole seconds).
-    pub claims: Option<Map<String, Value>>,
-    /// `exp` in milliseconds.
+    /// The whole payload.
+    pub claims: Option<Claims>,
+    /// `exp` in milliseconds (whole seconds: a fractional `exp` is truncated, as jwt-compact does).
     pub expires_at_ms: Option<f64>,
     /// `iat` in milliseconds.
     pub issued_at_ms: Option<f64>,
 }
 
-/// Reads an access token. A token that is not a JWT is opaque (no claims): servers may use
-/// opaque access tokens. A JWT whose payload is not a JSON object, or whose `exp`, `nbf` or
-/// `iat` is not a usable number, is a `bad_response`: its expiry cannot be trusted.
+/// Largest `exp`/`iat`/`nbf` magnitude, in seconds: the range of a JS `Date`.
+const MAX_TIME_S: f64 = 8.64e12;
+
+/// Reads an access token. A JWT is three base64url parts whose header is a JSON object with a
+/// string `alg` (and no `cty` other than JSON); anything else is opaque (no claims): servers
+/// may use opaque access tokens. A JWT whose payload is not a JSON object, or whose `exp`,
+/// `nbf` or `iat` is present but not a number of seconds within a JS Date's range, is a
+/// `bad_response`: its expiry cannot be trusted.
 pub fn decode(token: &str) -> Result<Decoded, Error> {
-    let Ok(untrusted) = UntrustedToken::new(token) else {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Ok(Decoded::default());
     };
-    let claims = untrusted
-        .deserialize_claims_unchecked::<Map<String, Value>>()
-        .map_err(|_| Error::bad_response("has an access token whose claims are malformed"))?;
-    let mut payload = claims.custom;
-    let mut put = |name: &str, time: Option<chrono::DateTime<chrono::Utc>>| {
-        time.map(|t| {
-            payload.insert(name.to_owned(), Value::from(t.timestamp()));
-            t.timestamp_millis() as f64
-        })
+    let header = decode_url(header).and_then(|h| Json::parse(&h));
+    let is_jwt = header.as_ref().is_some_and(|h| {
+        h.get("alg").is_some_and(|a| a.as_str().is_some())
+            && h.get("cty").is_none_or(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("json")))
+    });
+    let payload = decode_url(payload);
+    if !is_jwt || payload.is_none() || decode_url(signature).is_none() {
+        return Ok(Decoded::default());
+    }
+    let malformed = || Error::bad_response("has an access token whose claims are malformed");
+    let text = payload.and_then(|p| String::from_utf8(p).ok()).ok_or_else(malformed)?;
+    let Some(Json::Object(members)) = Json::parse(text.as_bytes()) else {
+        return Err(malformed());
     };
-    let expires_at_ms = put("exp", claims.expiration);
-    let issued_at_ms = put("iat", claims.issued_at);
-    put("nbf", claims.not_before);
-    Ok(Decoded { claims: Some(payload), expires_at_ms, issued_at_ms })
+    // A time given twice is ambiguous (JSON.parse and serde disagree on which one counts).
+    let time = |name: &str| {
+        let mut found = members.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_f64());
+        match (found.next(), found.next()) {
+            (None, _) => Ok(None),
+            (Some(Some(s)), None) if s.abs() <= MAX_TIME_S => Ok(Some(s.trunc() * 1000.0)),
+            _ => Err(malformed()),
+        }
+    };
+    let expires_at_ms = time("exp")?;
+    let issued_at_ms = time("iat")?;
+    time("nbf")?;
+    Ok(Decoded { claims: Some(Claims(text)), expires_at_ms, issued_at_ms })
 }
 
 #[cfg(test)]
@@ -61,10 +94,10 @@ pub(crate) mod tests {
         let d = decode(&jwt(HS, r#"{"sub":"u1","iat":1700000000,"exp":1700000060,"roles":["a"]}"#)).unwrap();
         assert_eq!(d.expires_at_ms, Some(1_700_000_060_000.0));
         assert_eq!(d.issued_at_ms, Some(1_700_000_000_000.0));
-        let claims = d.claims.unwrap();
-        assert_eq!(claims["sub"], "u1");
-        assert_eq!(claims["exp"], 1_700_000_060);
-        assert_eq!(claims["roles"][0], "a");
+        let claims = Json::parse(d.claims.unwrap().json().as_bytes()).unwrap();
+        assert_eq!(claims.get("sub").and_then(Json::as_str), Some("u1"));
+        assert_eq!(claims.get("exp").and_then(Json::as_f64), Some(1_700_000_060.0));
+        assert_eq!(claims.get("roles"), Some(&Json::Array(vec![Json::String("a".into())])));
     }
 
     #[test]
@@ -88,6 +121,48 @@ pub(crate) mod tests {
         for payload in [r#"{"exp":"soon"}"#, r#"{"exp":1e300}"#, r#"{"iat":null}"#, "[1,2]", r#""str""#, "{"] {
             let err = decode(&jwt(HS, payload)).unwrap_err();
             assert_eq!(err.code, super::super::error::ErrorCode::BadResponse, "{payload}");
+        }
+    }
+}
+
+/// The decoder against jwt-compact's reading of the same tokens (the gateway's library).
+#[cfg(all(test, feature = "gateway"))]
+mod agrees_with_jwt_compact {
+    use super::tests::jwt;
+    use super::*;
+
+    /// What jwt-compact makes of a token: `None` = not a JWT; `Some(Err)` = malformed claims.
+    pub(crate) fn reference(token: &str) -> Option<Result<(Option<f64>, Option<f64>), ()>> {
+        let untrusted = jwt_compact::UntrustedToken::new(token).ok()?;
+        Some(
+            untrusted
+                .deserialize_claims_unchecked::<serde_json::Map<String, serde_json::Value>>()
+                .map(|c| (c.expiration.map(|t| t.timestamp_millis() as f64), c.issued_at.map(|t| t.timestamp_millis() as f64)))
+                .map_err(|_| ()),
+        )
+    }
+
+    #[test]
+    fn same_expiry_same_verdict() {
+        let headers = [r#"{"alg":"HS256"}"#, r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#, r#"{"alg":"none"}"#, r#"{"alg":"HS256","cty":"JSON"}"#, r#"{"typ":"JWT"}"#, r#"{"alg":1}"#, "[]", r#"{"alg":"HS256","cty":"JWT"}"#];
+        let payloads = [
+            r#"{"sub":"u","iat":1700000000,"exp":1700000060}"#, r#"{"exp":1700000060.9,"nbf":1}"#, r#"{"exp":-5}"#, r#"{"exp":0}"#,
+            r#"{"exp":"1"}"#, r#"{"exp":null}"#, r#"{"iat":true}"#, r#"{"exp":1e300}"#, r#"{"exp":1e12}"#, "{}", "[]", "1", "\"x\"",
+            r#"{"a":{"b":[1,2,{"c":null}]},"exp":1700000060}"#, r#"{"big":12345678901234567890123,"exp":2}"#, "{", r#"{"exp":1,"exp":2}"#,
+        ];
+        for header in headers {
+            for payload in payloads {
+                let token = jwt(header, payload);
+                let ours = decode(&token);
+                match reference(&token) {
+                    None => assert_eq!(ours, Ok(Decoded::default()), "{header} {payload}"),
+                    Some(Err(())) => assert!(ours.is_err(), "{header} {payload}"),
+                    Some(Ok(times)) => {
+                        let d = ours.unwrap_or_else(|e| panic!("{header} {payload}: {e}"));
+                        assert_eq!((d.expires_at_ms, d.issued_at_ms), times, "{header} {payload}");
+                    }
+                }
+            }
         }
     }
 }

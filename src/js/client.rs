@@ -409,7 +409,7 @@ impl Inner {
             }
         }));
         if cross_tab {
-            if let Ok(channel) = web_sys::BroadcastChannel::new(&format!("ida-refresh:{}", inner.store.key())) {
+            if let Ok(channel) = web_sys::BroadcastChannel::new(&["ida-refresh:", inner.store.key()].concat()) {
                 let weak = Rc::downgrade(inner);
                 let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
                     if let Some(inner) = weak.upgrade() {
@@ -820,7 +820,7 @@ impl Inner {
             request.clone()?
         };
         if let Some(t) = token {
-            request.headers().set("Authorization", &format!("Bearer {t}"))?;
+            request.headers().set("Authorization", &["Bearer ", t].concat())?;
         }
         let pending = match &self.endpoint.transport.fetch {
             Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, &request)?),

@@ -26,6 +26,7 @@ use super::options::OptionReader;
 use super::refresh::Endpoint;
 use crate::core::cookie::{clear_cookie, read_cookie, session_cookie, strip_cookies, valid_name, SAME_SITE};
 use crate::core::error::{Error, ErrorCode};
+use crate::core::json::{write_string, Json};
 use crate::core::request::{normalize_base_url, validate_timeout_ms};
 use crate::core::response::TokenSet;
 use crate::core::secret::{AccessToken, RefreshToken};
@@ -470,32 +471,37 @@ impl Gateway {
         let name = sha256_hex(refresh_token).await.ok_or_else(unavailable)?;
         let id = method(namespace, "idFromName").ok_or_else(unavailable)?.call1(namespace, &name.into()).map_err(|_| unavailable())?;
         let stub = method(namespace, "get").ok_or_else(unavailable)?.call1(namespace, &id).map_err(|_| unavailable())?;
-        let body = serde_json::json!({ "refreshToken": refresh_token, "options": self.endpoint.to_options_json() });
+        let mut body = String::from("{\"refreshToken\":");
+        write_string(&mut body, refresh_token);
+        body.push_str(",\"options\":");
+        body.push_str(&self.endpoint.to_options_json());
+        body.push('}');
         let init = Object::new();
         let _ = Reflect::set(&init, &"method".into(), &"POST".into());
-        let _ = Reflect::set(&init, &"body".into(), &body.to_string().into());
+        let _ = Reflect::set(&init, &"body".into(), &body.into());
         let fetch = method(&stub, "fetch").ok_or_else(unavailable)?;
         let pending = fetch.call2(&stub, &"https://refresh-coordinator.internal/refresh".into(), &init).map_err(|_| unavailable())?;
         let response: Response = JsFuture::from(Promise::resolve(&pending)).await.map_err(|_| unavailable())?.dyn_into().map_err(|_| unavailable())?;
         let text = JsFuture::from(response.text().map_err(|_| unavailable())?).await.map_err(|_| unavailable())?.as_string().unwrap_or_default();
-        let reply: Value = serde_json::from_str(&text).map_err(|_| unavailable())?;
+        let reply = Json::parse(text.as_bytes()).ok_or_else(unavailable)?;
         if let Some(e) = reply.get("error") {
-            let code = match e.get("code").and_then(Value::as_str) {
+            let code = match e.get("code").and_then(Json::as_str) {
                 Some("invalid_refresh_token") => ErrorCode::InvalidRefreshToken,
                 Some("rate_limited") => ErrorCode::RateLimited,
                 _ => ErrorCode::ServerError,
             };
-            return Err(Error { retry_after_ms: e.get("retryAfterMs").and_then(Value::as_f64), ..Error::new(code, "the refresh failed") });
+            return Err(Error { retry_after_ms: e.get("retryAfterMs").and_then(Json::as_f64), ..Error::new(code, "the refresh failed") });
         }
         let result = reply.get("result").ok_or_else(unavailable)?;
-        let text = |k: &str| result.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let text = |k: &str| result.get(k).and_then(Json::as_str).filter(|s| !s.is_empty());
         let access = text("accessToken").map(AccessToken::new);
         let decoded = access.as_ref().map(|a| token::decode(a.expose())).transpose()?.unwrap_or_default();
         Ok(TokenSet {
-            expires_at_ms: result.get("expiresAt").and_then(Value::as_f64),
+            expires_at_ms: result.get("expiresAt").and_then(Json::as_f64),
             refresh_token: text("refreshToken").map(RefreshToken::new),
             access_token: access,
             issued_at_ms: decoded.issued_at_ms,
+            expiry_from_token: decoded.expires_at_ms.is_some(),
             claims: decoded.claims,
             ..TokenSet::default()
         })
@@ -607,7 +613,11 @@ fn error_response(status: u16, error: &str, description: &str, extra: &[(&str, &
     let init = web_sys::ResponseInit::new();
     init.set_status(status);
     init.set_headers(&headers);
-    let body = serde_json::json!({ "error": error, "error_description": description }).to_string();
+    let mut body = String::from("{\"error\":");
+    write_string(&mut body, error);
+    body.push_str(",\"error_description\":");
+    write_string(&mut body, description);
+    body.push('}');
     Response::new_with_opt_str_and_init(Some(&body), &init)
 }
 

@@ -33,7 +33,7 @@ impl OptionReader {
             let key = key.as_string().unwrap_or_default();
             if !known.contains(&key.as_str()) {
                 let shown: String = key.chars().take(40).collect();
-                return Err(Error::invalid_argument(&format!("{prefix}{shown}"), &format!("is not a known option of {what}")));
+                return Err(Error::invalid_argument(&[prefix.as_str(), shown.as_str()].concat(), &["is not a known option of ", what].concat()));
             }
         }
         Ok(Self { object: Some(object), prefix })
@@ -43,7 +43,7 @@ impl OptionReader {
     pub fn get(&self, name: &str) -> Result<Option<JsValue>, Error> {
         let Some(object) = &self.object else { return Ok(None) };
         let value = Reflect::get(object, &JsValue::from_str(name))
-            .map_err(|_| Error::invalid_argument(&format!("{}{name}", self.prefix), "could not be read"))?;
+            .map_err(|_| Error::invalid_argument(&[&self.prefix, name].concat(), "could not be read"))?;
         Ok((!value.is_undefined()).then_some(value))
     }
 
@@ -52,7 +52,7 @@ impl OptionReader {
             None => Ok(None),
             Some(v) => cast(&v)
                 .map(Some)
-                .ok_or_else(|| Error::invalid_argument(&format!("{}{name}", self.prefix), &format!("must be {expected}"))),
+                .ok_or_else(|| Error::invalid_argument(&[&self.prefix, name].concat(), &["must be ", expected].concat())),
         }
     }
 
@@ -78,7 +78,7 @@ impl OptionReader {
 
     /// A string option restricted to `choices`.
     pub fn one_of(&self, name: &str, choices: &[&str]) -> Result<Option<String>, Error> {
-        let expected = format!("one of \"{}\"", choices.join("\", \""));
+        let expected = ["one of \"", &choices.join("\", \""), "\""].concat();
         self.typed(name, &expected, |v| v.as_string().filter(|s| choices.contains(&s.as_str())))
     }
 }

@@ -13,7 +13,7 @@ use crate::core::request::{
 };
 use crate::core::response::{interpret, Dialect, HttpResponse, TokenSet};
 use crate::core::secret::{AccessToken, RefreshToken};
-use serde_json::{Map, Value};
+use crate::core::token::Claims;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_REFRESH: &str = r#"
@@ -120,19 +120,29 @@ impl Endpoint {
         Ok(Self { protocol, transport: Transport::from_options(options)? })
     }
 
-    /// The endpoint as `refresh()` options (the gateway hands them to its Durable Object).
-    pub fn to_options_json(&self) -> serde_json::Value {
-        let mut options = match &self.protocol {
-            Protocol::Ida { base_url } => serde_json::json!({ "baseUrl": base_url }),
-            Protocol::OAuth2(c) => serde_json::json!({
-                "protocol": "oauth2", "tokenUrl": c.token_url, "clientId": c.client_id, "scope": c.scope, "clientSecret": c.client_secret,
-            }),
+    /// The endpoint as `refresh()` options in JSON (the gateway hands them to its Durable Object).
+    #[cfg(feature = "gateway")]
+    pub fn to_options_json(&self) -> String {
+        use crate::core::json::{write_integer, write_string};
+        let mut out = String::from("{");
+        let fields = match &self.protocol {
+            Protocol::Ida { base_url } => vec![("baseUrl", Some(base_url))],
+            Protocol::OAuth2(c) => vec![
+                ("protocol", None), ("tokenUrl", Some(&c.token_url)), ("clientId", Some(&c.client_id)),
+                ("scope", c.scope.as_ref()), ("clientSecret", c.client_secret.as_ref()),
+            ],
         };
-        if let Some(o) = options.as_object_mut() {
-            o.retain(|_, v| !v.is_null());
-            o.insert("timeoutMs".into(), self.transport.timeout_ms.into());
+        for (name, value) in fields {
+            let value = if name == "protocol" { "oauth2" } else if let Some(v) = value { v } else { continue };
+            write_string(&mut out, name);
+            out.push(':');
+            write_string(&mut out, value);
+            out.push(',');
         }
-        options
+        out.push_str("\"timeoutMs\":");
+        write_integer(&mut out, f64::from(self.transport.timeout_ms));
+        out.push('}');
+        out
     }
 
     /// One refresh request and the core's reading of its answer.
@@ -175,15 +185,12 @@ pub fn tokens_to_js(
     access: Option<&AccessToken>,
     refresh: Option<&RefreshToken>,
     expires_at_ms: Option<f64>,
-    claims: Option<&Map<String, Value>>,
+    claims: Option<&Claims>,
 ) -> JsValue {
     let object = Object::new();
     let string = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
-    let claims = claims
-        .and_then(|c| serde_json::to_string(c).ok())
-        // JSON.parse keeps JS number semantics for claims beyond 2^53 (serde-wasm-bindgen errors).
-        .and_then(|json| js_sys::JSON::parse(&json).ok())
-        .unwrap_or(JsValue::NULL);
+    // JSON.parse keeps JS number semantics for claims beyond 2^53 (serde-wasm-bindgen errors).
+    let claims = claims.and_then(|c| js_sys::JSON::parse(c.json()).ok()).unwrap_or(JsValue::NULL);
     for (key, value) in [
         ("accessToken", string(access.map(AccessToken::expose))),
         ("refreshToken", string(refresh.map(RefreshToken::expose))),

@@ -34,7 +34,7 @@ pub enum Read {
 }
 
 fn storage_error(what: &str) -> Error {
-    Error::new(ErrorCode::StorageError, format!("session storage failed to {what}; the session is kept in memory"))
+    Error::new(ErrorCode::StorageError, ["session storage failed to ", what, "; the session is kept in memory"].concat())
 }
 
 impl Store {
@@ -51,7 +51,7 @@ impl Store {
                 match global(&name) {
                     Some(storage) => Backend::Web(storage),
                     None => {
-                        unavailable = Some(Error::new(ErrorCode::StorageError, format!("{name} is not available here; the session is kept in memory")));
+                        unavailable = Some(Error::new(ErrorCode::StorageError, [name.as_str(), " is not available here; the session is kept in memory"].concat()));
                         Backend::Memory
                     }
                 }
