@@ -4,6 +4,8 @@
 //! knows nothing of JavaScript; `js` adapts it to fetch, timers and JS values for WebAssembly.
 #![deny(missing_docs)]
 
+#[cfg(target_arch = "wasm32")]
+mod alloc;
 pub mod core;
 #[cfg(target_arch = "wasm32")]
 pub mod js;

@@ -8,10 +8,25 @@ export PATH="$HOME/.cargo/bin:$ROOT/tests/bin:$PATH"
 PROFILE="${1:---release}"
 # Two builds: pkg/wasm (everything: Node, workerd) and pkg/wasm-client (no AuthGateway: the
 # browser entries, so SPAs do not pay for JWT verification they cannot use).
+# Release builds rebuild the standard library with panics as a bare trap (panic=abort already
+# traps; this drops the panic message machinery, core::fmt and its tables: about 5 KB gzip).
+# That takes rust-src and RUSTC_BOOTSTRAP (the flags are unstable); on a toolchain that lacks
+# either, the plain build is used and the size gate in tests/size.mjs decides.
+wasm_pack() { # out-dir, extra cargo args...
+  local out="$1"; shift
+  wasm-pack build --quiet "$PROFILE" --target web --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
+}
 build() { # out-dir, extra cargo args...
   local out="$1"; shift
   rm -rf "$out"
-  wasm-pack build --quiet "$PROFILE" --target web --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
+  if [ "$PROFILE" = "--release" ] && rustup component list --installed 2>/dev/null | grep -q '^rust-src' &&
+    RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" CARGO_TARGET_DIR="$ROOT/target/immediate-abort" \
+      wasm_pack "$out" -Zbuild-std=std,panic_abort "$@"; then
+    :
+  else
+    echo "build: building without -Zbuild-std (larger)" >&2
+    wasm_pack "$out" "$@"
+  fi
   rm -f "$out/.gitignore"
   # RefreshError's class comes from a wasm-bindgen snippet whose path carries a hash. It is moved
   # to a fixed name (and the glue's import rewritten), so the package has a stable file list: the

@@ -19,6 +19,9 @@ bash tests/fuzz.sh 10
 step "build pkg/ (wasm-pack, release)"
 bash tests/build.sh
 
+step "size: every entry gzip-ed beside auth0-spa-js, supabase auth-js, oidc-client-ts and jose; the browser entry must be within 60 KB"
+node tests/bench/size.mjs --max-browser-kb 60
+
 step "types: tsc --noEmit on a typed consumer (tests/types/consumer.ts)"
 tests/node_modules/.bin/tsc -p tests/types/tsconfig.json
 

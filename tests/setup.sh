@@ -11,6 +11,10 @@ say() { echo "setup: $*" >&2; }
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown
 fi
+# The standard library's source: tests/build.sh rebuilds it without panic messages (smaller wasm).
+if ! rustup component list --installed | grep -q '^rust-src'; then
+  say "adding rust-src"; rustup component add rust-src || say "rust-src unavailable: the package builds larger"
+fi
 
 if ! wasm-pack --version 2>/dev/null | grep -q "0.15.1"; then
   say "building wasm-pack from crates.io (a few minutes; its npm package downloads a binary)"

@@ -27,6 +27,7 @@ const MAX_DEPTH: usize = 64;
 impl Json {
     /// Parses a whole document; whitespace around it is allowed, anything else is not.
     pub fn parse(text: &[u8]) -> Option<Json> {
+        let text = std::str::from_utf8(text).ok()?;
         let mut reader = Reader { text, at: 0 };
         let value = reader.value(0)?;
         reader.skip_whitespace();
@@ -59,13 +60,14 @@ impl Json {
 }
 
 struct Reader<'a> {
-    text: &'a [u8],
+    /// Valid UTF-8, read byte by byte: every byte the grammar looks at is ASCII.
+    text: &'a str,
     at: usize,
 }
 
 impl Reader<'_> {
     fn peek(&self) -> Option<u8> {
-        self.text.get(self.at).copied()
+        self.text.as_bytes().get(self.at).copied()
     }
 
     fn next(&mut self) -> Option<u8> {
@@ -82,7 +84,7 @@ impl Reader<'_> {
 
     fn literal(&mut self, word: &[u8], value: Json) -> Option<Json> {
         let end = self.at.checked_add(word.len())?;
-        (self.text.get(self.at..end)? == word).then(|| {
+        (self.text.as_bytes().get(self.at..end)? == word).then(|| {
             self.at = end;
             value
         })
@@ -141,7 +143,7 @@ impl Reader<'_> {
                 while matches!(self.peek(), Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
                     self.at += 1;
                 }
-                parse_number(self.text.get(start..self.at)?).map(Json::Number)
+                parse_number(self.text.as_bytes().get(start..self.at)?).map(Json::Number)
             }
         }
     }
@@ -168,12 +170,18 @@ impl Reader<'_> {
 
     /// The rest of a string whose opening quote was consumed.
     fn string(&mut self) -> Option<String> {
-        let mut out = Vec::new();
+        let mut out = String::new();
+        let mut run = self.at;
         loop {
-            match self.next()? {
-                b'"' => return String::from_utf8(out).ok(),
+            let b = self.next()?;
+            if b == b'"' || b == b'\\' {
+                // Both are ASCII, so the run before them ends on a character boundary.
+                out.push_str(self.text.get(run..self.at - 1)?);
+            }
+            match b {
+                b'"' => return Some(out),
                 b'\\' => {
-                    let unit = match self.next()? {
+                    out.push(match self.next()? {
                         b'"' => '"',
                         b'\\' => '\\',
                         b'/' => '/',
@@ -184,12 +192,11 @@ impl Reader<'_> {
                         b't' => '\t',
                         b'u' => self.escaped_char()?,
                         _ => return None,
-                    };
-                    let mut buf = [0; 4];
-                    out.extend_from_slice(unit.encode_utf8(&mut buf).as_bytes());
+                    });
+                    run = self.at;
                 }
                 b if b < 0x20 => return None,
-                b => out.push(b),
+                _ => {}
             }
         }
     }

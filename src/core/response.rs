@@ -123,7 +123,7 @@ fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
     let envelope = top.get("data").filter(|d| matches!(d, Json::Object(_)));
     let field = |names: &[&'static str]| -> Option<(&'static str, &Json)> {
         [Some(&top), envelope].into_iter().flatten().find_map(|obj| {
-            names.iter().find_map(|&n| obj.get(n).filter(|v| **v != Json::Null).map(|v| (n, v)))
+            names.iter().find_map(|&n| obj.get(n).filter(|v| !matches!(v, Json::Null)).map(|v| (n, v)))
         })
     };
 

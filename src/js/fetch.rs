@@ -150,17 +150,16 @@ fn read_headers(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
         return Err(bad());
     };
     let checked = Headers::new().map_err(|_| bad())?;
-    pairs
-        .into_iter()
-        .map(|pair| {
-            let pair = Array::from(&pair);
-            let (k, v) = (pair.get(0).as_string().ok_or_else(bad)?, pair.get(1).as_string().ok_or_else(bad)?);
-            checked
-                .append(&k, &v)
-                .map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
-            Ok((k, v))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let pair = Array::from(&pair);
+        let (k, v) = (pair.get(0).as_string().ok_or_else(bad)?, pair.get(1).as_string().ok_or_else(bad)?);
+        checked
+            .append(&k, &v)
+            .map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
+        out.push((k, v));
+    }
+    Ok(out)
 }
 
 /// The request's timeout: aborts the request and settles a promise that every step races.

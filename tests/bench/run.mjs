@@ -9,8 +9,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import zlib from "node:zlib";
 import { ROOT, startDevServer, startWorkerd } from "../js/harness.mjs";
+import { sizes as measureSizes } from "./size.mjs";
 
 const QUICK = process.argv.includes("--quick");
 const NODE_MODULES = path.join(ROOT, "tests/node_modules");
@@ -25,37 +25,11 @@ const say = (line = "") => {
 
 // ---- 1. size -------------------------------------------------------------------------------
 
-function bundle(entry, extra = []) {
-  const esbuild = path.join(NODE_MODULES, ".bin/esbuild");
-  return execFileSync(esbuild, [entry, "--bundle", "--minify", "--format=esm", "--platform=browser", "--log-level=error", "--external:*.wasm", ...extra], { cwd: ROOT, maxBuffer: 64 << 20 });
-}
-const gz = (buf) => zlib.gzipSync(buf, { level: 9 }).length;
-const br = (buf) => zlib.brotliCompressSync(buf, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
-
 function sizes() {
-  say("### Size (minified with esbuild, then gzip -9 and brotli -11; wasm counted with its JS)");
+  say("### Size (tests/bench/size.mjs: minified with esbuild, then gzip -9 and brotli -11; wasm counted with its JS; KB = 1000 bytes)");
   say();
-  say("| package (entry) | JS raw | wasm raw | gzip total | brotli total | ida-refresh gzip / this |");
-  say("|---|---:|---:|---:|---:|---:|");
-  const rows = [
-    ["ida-refresh browser entry (refresh, RefreshClient)", bundle("pkg/web.js"), fs.readFileSync(path.join(ROOT, "pkg/wasm-client/ida_refresh_bg.wasm"))],
-    ["ida-refresh worker/Node entry (+ AuthGateway)", bundle("pkg/api.js"), fs.readFileSync(path.join(ROOT, "pkg/wasm/ida_refresh_bg.wasm"))],
-    ["@auth0/auth0-spa-js", bundle(path.join(NODE_MODULES, "@auth0/auth0-spa-js/dist/auth0-spa-js.production.esm.js")), null],
-    ["@supabase/auth-js", bundle(path.join(NODE_MODULES, "@supabase/auth-js/dist/module/index.js")), null],
-    ["oidc-client-ts", bundle(path.join(NODE_MODULES, "oidc-client-ts/dist/esm/oidc-client-ts.js")), null],
-    ["jose", bundle(path.join(NODE_MODULES, "jose/dist/webapi/index.js")), null],
-  ];
-  const result = {};
-  let ours;
-  for (const [name, js, w] of rows) {
-    const g = gz(js) + (w ? gz(w) : 0);
-    const b = br(js) + (w ? br(w) : 0);
-    result[name] = g;
-    ours ??= g;
-    say(`| ${name} | ${fmt(js.length / 1024, 1)} KB | ${w ? fmt(w.length / 1024, 1) + " KB" : "-"} | ${fmt(g / 1024, 1)} KB | ${fmt(b / 1024, 1)} KB | ${fmt(ours / g, 2)}x |`);
-  }
+  measureSizes(say);
   say();
-  return result;
 }
 
 // ---- 2. start-up ---------------------------------------------------------------------------
