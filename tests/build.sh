@@ -11,7 +11,7 @@ PROFILE="${1:---release}"
 # Release builds rebuild the standard library with panics as a bare trap (panic=abort already
 # traps; this drops the panic message machinery, core::fmt and its tables: about 5 KB gzip).
 # That takes rust-src and RUSTC_BOOTSTRAP (the flags are unstable); on a toolchain that lacks
-# either, the plain build is used and the size gate in tests/size.mjs decides.
+# either, the plain build is used and the size gate in tests/bench/size.mjs decides.
 wasm_pack() { # out-dir, extra cargo args...
   local out="$1"; shift
   wasm-pack build --quiet "$PROFILE" --target web --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
@@ -19,9 +19,14 @@ wasm_pack() { # out-dir, extra cargo args...
 build() { # out-dir, extra cargo args...
   local out="$1"; shift
   rm -rf "$out"
-  if [ "$PROFILE" = "--release" ] && rustup component list --installed 2>/dev/null | grep -q '^rust-src' &&
-    RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" CARGO_TARGET_DIR="$ROOT/target/immediate-abort" \
-      wasm_pack "$out" -Zbuild-std=std,panic_abort "$@"; then
+  local std_src=0
+  [ "$PROFILE" = "--release" ] && rustup component list --installed 2>/dev/null | grep -q '^rust-src' && std_src=1
+  # Rust >= 1.91 spells it -Cpanic=immediate-abort; earlier toolchains, a build-std feature.
+  if [ $std_src = 1 ] && RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+    CARGO_TARGET_DIR="$ROOT/target/immediate-abort" wasm_pack "$out" -Zbuild-std=std,panic_abort "$@"; then
+    :
+  elif [ $std_src = 1 ] && RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$ROOT/target/immediate-abort-feature" \
+    wasm_pack "$out" -Zbuild-std=std,panic_abort -Zbuild-std-features=panic_immediate_abort "$@"; then
     :
   else
     echo "build: building without -Zbuild-std (larger)" >&2
