@@ -61,16 +61,11 @@ impl H {
     }
     /// Runs `refresh(token, options)` and returns the captured outcome.
     async fn refresh(&self, token: JsValue, options: JsValue) -> JsValue {
-        let promise = future_to_promise(refresh(token, options));
-        self.call("capture", &[promise.into()]).await
+        self.call("capture", &[refresh(token, options).into()]).await
     }
     fn runtime(&self) -> String {
         s(&self.0, "runtime")
     }
-}
-
-fn future_to_promise(f: impl std::future::Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
-    wasm_bindgen_futures::future_to_promise(f)
 }
 
 /// Asserts a rejection with `code`, a real RefreshError, and a message free of `secret`.

@@ -454,7 +454,7 @@ mod tests {
         for state in [for_date(Some(T0)), for_date(None)] {
             let due = state.due_at_ms().unwrap();
             assert!((due - (local_now + 58.8 * MIN)).abs() <= 1_000.0, "due {} s after receipt", (due - local_now) / 1000.0);
-            assert_eq!(state.plan(&Demand::Token, local_now + 30.0 * MIN).clone() != Plan::Refresh, true);
+            assert!(state.plan(&Demand::Token, local_now + 30.0 * MIN) != Plan::Refresh);
             assert_eq!(state.plan(&Demand::Token, local_now + 59.9 * MIN), Plan::Refresh);
         }
         // Client clock 3 hours ahead: the token must not look expired forever (no storm).

@@ -131,8 +131,11 @@ mod agrees_with_jwt_compact {
     use super::tests::jwt;
     use super::*;
 
+    /// `exp` and `iat` in milliseconds.
+    type Times = (Option<f64>, Option<f64>);
+
     /// What jwt-compact makes of a token: `None` = not a JWT; `Some(Err)` = malformed claims.
-    pub(crate) fn reference(token: &str) -> Option<Result<(Option<f64>, Option<f64>), ()>> {
+    fn reference(token: &str) -> Option<Result<Times, ()>> {
         let untrusted = jwt_compact::UntrustedToken::new(token).ok()?;
         Some(
             untrusted

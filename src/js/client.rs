@@ -8,10 +8,10 @@ use std::rc::Rc;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use super::error::{to_js, JsError};
-use super::global::{global, global_fetch, has_global, is_node, sleep, Interval, Listener, Timer};
+use super::global::{global, global_fetch, has_global, is_node, promise, sleep, spawn, Interval, Listener, Timer};
 use super::options::OptionReader;
 use super::refresh::{refresh_options, tokens_to_js, Endpoint};
 use super::storage::{Read, Store};
@@ -212,7 +212,7 @@ impl RefreshClient {
             Read::Now(stored) => inner.finish_load(stored, seed),
             pending => {
                 let weak = Rc::downgrade(&inner);
-                let load = future_to_promise(async move {
+                let load = promise(async move {
                     let Some(inner) = weak.upgrade() else { return Ok(JsValue::UNDEFINED) };
                     let stored = inner.store.settle(pending).await;
                     inner.finish_load(stored, seed);
@@ -229,7 +229,7 @@ impl RefreshClient {
     /// Refreshes now; concurrent calls share one request.
     pub fn refresh(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.ready().await?;
             inner.demand(Demand::Explicit).await?;
             Ok(inner.session_js.borrow().clone())
@@ -240,7 +240,7 @@ impl RefreshClient {
     #[wasm_bindgen(js_name = getAccessToken)]
     pub fn get_access_token(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.ready().await?;
             let token = inner.demand(Demand::Token).await?;
             Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
@@ -251,7 +251,7 @@ impl RefreshClient {
     #[wasm_bindgen(js_name = authFetch)]
     pub fn auth_fetch(&self, input: JsValue, init: JsValue) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.ready().await?;
             inner.auth_fetch(input, init).await
         })
@@ -261,7 +261,7 @@ impl RefreshClient {
     #[wasm_bindgen(js_name = setSession)]
     pub fn set_session(&self, tokens: JsValue) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.ready().await?;
             let reader = OptionReader::new(&tokens, "setSession()", &["refreshToken", "accessToken"]).map_err(err)?;
             let refresh = reader.string("refreshToken")?.ok_or_else(|| err(Error::invalid_argument("refreshToken", "must be a non-empty string")))?;
@@ -284,7 +284,7 @@ impl RefreshClient {
     #[wasm_bindgen(js_name = signOut)]
     pub fn sign_out(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.ready().await?;
             inner.end_session("signOut").await;
             Ok(JsValue::UNDEFINED)
@@ -362,7 +362,7 @@ impl Inner {
                 Err(e) => {
                     self.emit_later("error", err(e));
                     let inner = self.clone();
-                    wasm_bindgen_futures::spawn_local(async move {
+                    spawn(async move {
                         let _ = inner.store.write(None).await;
                     });
                     None
@@ -379,7 +379,7 @@ impl Inner {
         self.session_changed();
         if seeded {
             let inner = self.clone();
-            wasm_bindgen_futures::spawn_local(async move { inner.persist().await });
+            spawn(async move { inner.persist().await });
         }
         Inner::reschedule(self);
     }
@@ -439,7 +439,7 @@ impl Inner {
             }
             Plan::End => {
                 let inner = inner.clone();
-                wasm_bindgen_futures::spawn_local(async move { inner.end_session("invalid_refresh_token").await });
+                spawn(async move { inner.end_session("invalid_refresh_token").await });
             }
             // Timers may fire a little early by the wall clock: arm again.
             _ => Inner::reschedule(inner),
@@ -518,7 +518,7 @@ impl Inner {
             return p;
         }
         let me = inner.clone();
-        let promise = future_to_promise(async move {
+        let promise = promise(async move {
             let result = me.series().await;
             me.flight.borrow_mut().take();
             Inner::reschedule(&me);
@@ -689,7 +689,7 @@ impl Inner {
     /// Emits after the current task, so listeners added right after the constructor hear it.
     fn emit_later(self: &Rc<Self>, event: &'static str, detail: JsValue) {
         let inner = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { inner.emit(event, detail) });
+        spawn(async move { inner.emit(event, detail) });
     }
 
     // ---- cross-tab ------------------------------------------------------------------------
@@ -747,7 +747,7 @@ impl Inner {
                     inner.session_changed();
                     let me = inner.clone();
                     // sessionStorage is per tab: keep our own copy current.
-                    wasm_bindgen_futures::spawn_local(async move { me.persist().await });
+                    spawn(async move { me.persist().await });
                     Inner::reschedule(inner);
                     inner.emit("refreshed", inner.session_js.borrow().clone());
                 }
@@ -757,7 +757,7 @@ impl Inner {
                 inner.peer_busy_until.set(0.0);
                 inner.wake_peer_waiters();
                 let me = inner.clone();
-                wasm_bindgen_futures::spawn_local(async move { me.end_session("otherTab").await });
+                spawn(async move { me.end_session("otherTab").await });
             }
             _ => {}
         }

@@ -8,7 +8,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, Response};
 
 use super::error::JsError;
-use super::global::{global_fetch, has_global, method, Timer};
+use super::global::{global_fetch, has_global, method, spawn, Timer};
 use super::options::OptionReader;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::request::{validate_timeout_ms, RefreshRequest, DEFAULT_TIMEOUT_MS};
@@ -200,7 +200,7 @@ async fn read_capped(response: &Response, deadline: &Deadline, cap: usize) -> Re
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let cancel = |reader: &web_sys::ReadableStreamDefaultReader| {
         let pending = reader.cancel();
-        wasm_bindgen_futures::spawn_local(async move {
+        spawn(async move {
             let _ = JsFuture::from(pending).await;
         });
     };

@@ -15,13 +15,13 @@ use js_sys::{Array, Function, Object, Promise, Reflect};
 use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, Response};
 
 use super::crypto::{sha256_hex, KeyCache};
 use super::error::{to_js, JsError};
 use super::fetch::Transport;
-use super::global::{global_fetch, method, sleep};
+use super::global::{global_fetch, method, promise, sleep};
 use super::options::OptionReader;
 use super::refresh::Endpoint;
 use crate::core::cookie::{clear_cookie, read_cookie, session_cookie, strip_cookies, valid_name, SAME_SITE};
@@ -193,7 +193,7 @@ impl AuthGateway {
     /// Authenticates and forwards, or answers 401 / 503 itself.
     pub fn handle(&self, request: Request, _ctx: JsValue) -> Promise {
         let gw = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let outcome = gw.authenticate(&request).await;
             gw.respond(outcome).await.map(JsValue::from)
         })
@@ -202,7 +202,7 @@ impl AuthGateway {
     /// The decision only: `{ status, claims, request, setCookies }`.
     pub fn authenticate(&self, request: Request) -> Promise {
         let gw = self.inner.clone();
-        future_to_promise(async move { Ok(gw.authenticate(&request).await.to_js()) })
+        promise(async move { Ok(gw.authenticate(&request).await.to_js()) })
     }
 
     /// Refresh calls this instance has sent to the auth API (for tests and metrics).

@@ -2,6 +2,8 @@
 //! pages, dedicated and service workers, workerd and Node.
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
@@ -121,6 +123,19 @@ impl Drop for Timer {
     fn drop(&mut self) {
         clear_timeout(&self.handle);
     }
+}
+
+/// Runs a future on the JS microtask queue. Boxed, so one instance of the executor's glue
+/// serves every caller (each `spawn_local` of a distinct future type costs its own copy).
+pub fn spawn(future: impl Future<Output = ()> + 'static) {
+    let boxed: Pin<Box<dyn Future<Output = ()>>> = Box::pin(future);
+    wasm_bindgen_futures::spawn_local(boxed);
+}
+
+/// A JS promise settled by a future; boxed like `spawn`.
+pub fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let boxed: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);
+    wasm_bindgen_futures::future_to_promise(boxed)
 }
 
 /// Waits `ms` milliseconds.

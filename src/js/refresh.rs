@@ -1,13 +1,13 @@
 //! The exported `refresh()`: one exchange of a refresh token for new tokens.
 
-use js_sys::{Object, Reflect};
+use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use super::error::JsError;
 use super::fetch::{RawResponse, Transport, TRANSPORT_OPTIONS};
 use super::options::OptionReader;
 use crate::core::error::Error;
-use super::global::has_global;
+use super::global::{has_global, promise};
 use crate::core::request::{
     ida_refresh_request, normalize_base_url, oauth2_refresh_request, validate_refresh_token, OAuth2Client, DEFAULT_BASE_URL, MAX_BODY_BYTES,
 };
@@ -160,23 +160,25 @@ impl Endpoint {
 
 /// Exchanges a refresh token for new tokens (see the TypeScript declaration above).
 #[wasm_bindgen(skip_typescript)]
-pub async fn refresh(refresh_token: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
-    let token = refresh_token
-        .as_string()
-        .ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))
-        .and_then(|t| validate_refresh_token(&t))
-        .map_err(JsError::from)?;
-    let options = OptionReader::new(&options, "refresh()", &refresh_options()).map_err(JsError::from)?;
-    let endpoint = Endpoint::from_options(&options).map_err(JsError::from)?;
-    let (t, _) = endpoint.exchange(&token).await?;
-    let result = tokens_to_js(t.access_token.as_ref(), t.refresh_token.as_ref(), t.expires_at_ms, t.claims.as_ref());
-    if let Protocol::OAuth2(_) = endpoint.protocol {
-        // The OAuth 2.0 extras appear only in that dialect: ida results keep their four fields.
-        for (key, value) in [("tokenType", &t.token_type), ("scope", &t.scope), ("idToken", &t.id_token)] {
-            let _ = Reflect::set(&result, &key.into(), &value.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+pub fn refresh(refresh_token: JsValue, options: JsValue) -> Promise {
+    promise(async move {
+        let token = refresh_token
+            .as_string()
+            .ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))
+            .and_then(|t| validate_refresh_token(&t))
+            .map_err(JsError::from)?;
+        let options = OptionReader::new(&options, "refresh()", &refresh_options()).map_err(JsError::from)?;
+        let endpoint = Endpoint::from_options(&options).map_err(JsError::from)?;
+        let (t, _) = endpoint.exchange(&token).await?;
+        let result = tokens_to_js(t.access_token.as_ref(), t.refresh_token.as_ref(), t.expires_at_ms, t.claims.as_ref());
+        if let Protocol::OAuth2(_) = endpoint.protocol {
+            // The OAuth 2.0 extras appear only in that dialect: ida results keep their four fields.
+            for (key, value) in [("tokenType", &t.token_type), ("scope", &t.scope), ("idToken", &t.id_token)] {
+                let _ = Reflect::set(&result, &key.into(), &value.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+            }
         }
-    }
-    Ok(result)
+        Ok(result)
+    })
 }
 
 /// `{ accessToken, refreshToken, expiresAt, claims }` as a plain JS object: the shape of both
