@@ -4,7 +4,8 @@
 //! blocks are reused for the same class, so a steady workload stays flat; memory is never
 //! returned (wasm memory cannot shrink; dlmalloc keeps it too).
 //!
-//! wasm32-unknown-unknown without threads runs one thread, so the state needs no lock.
+//! wasm32-unknown-unknown without threads runs one thread, so the state needs no lock (lib.rs
+//! leaves this module out of a build with atomics).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;

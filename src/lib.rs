@@ -4,7 +4,8 @@
 //! knows nothing of JavaScript; `js` adapts it to fetch, timers and JS values for WebAssembly.
 #![deny(missing_docs)]
 
-#[cfg(target_arch = "wasm32")]
+// Single-threaded wasm only: the allocator takes no lock.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 mod alloc;
 pub mod core;
 #[cfg(target_arch = "wasm32")]
