@@ -21,7 +21,7 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
-/// Deeper nesting than this is refused (the reader recurses).
+/// Containers nested deeper than this are refused (the reader recurses).
 const MAX_DEPTH: usize = 64;
 
 impl Json {
@@ -91,7 +91,7 @@ impl Reader<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Option<Json> {
-        if depth > MAX_DEPTH {
+        if depth >= MAX_DEPTH {
             return None;
         }
         self.skip_whitespace();
@@ -231,7 +231,8 @@ impl Reader<'_> {
 
 /// A JSON number (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`), without the standard
 /// library's float parser (large tables). Exact for integers below 2^53 and for decimals of up
-/// to 15 significant digits with small exponents; otherwise within an ulp or two.
+/// to 15 significant digits with exponents within 22; otherwise within a few ulps. Numbers
+/// beyond f64 are refused (`None`), as serde_json does; f64::MAX itself is read.
 pub fn parse_number(text: &[u8]) -> Option<f64> {
     let (negative, rest) = match text.split_first()? {
         (b'-', rest) => (true, rest),
@@ -285,19 +286,29 @@ pub fn parse_number(text: &[u8]) -> Option<f64> {
     value.is_finite().then_some(if negative { -value } else { value })
 }
 
-/// `m * 10^e`, with one rounding when both are exact (|e| <= 22).
+/// `m * 10^e`: one rounding when |e| <= 22 (10^22 is the largest exact power), else steps of
+/// 10^22 so no intermediate overflows before the result does.
 fn scale(m: f64, e: i64) -> f64 {
     if m == 0.0 {
         return 0.0;
     }
-    let e = e.clamp(-400, 400) as i32;
-    if e >= 0 {
-        m * 10f64.powi(e)
-    } else if e >= -22 {
-        m / 10f64.powi(-e)
-    } else {
-        m / 1e22 / 10f64.powi(-e - 22)
+    let (mut value, mut e) = (m, e.clamp(-800, 800));
+    while e > 22 {
+        value *= 1e22;
+        e -= 22;
     }
+    while e < -22 {
+        value /= 1e22;
+        e += 22;
+    }
+    let power = 10f64.powi(e.unsigned_abs() as i32);
+    let result = if e >= 0 { value * power } else { value / power };
+    // The steps' rounding can push a value a few ulps above f64::MAX: one that is f64::MAX
+    // within that error (e.g. JSON.stringify(Number.MAX_VALUE)) is read as f64::MAX.
+    if result.is_infinite() && value.is_finite() && (value / f64::MAX) * power <= 1.0 + 1e-14 {
+        return f64::MAX;
+    }
+    result
 }
 
 /// Appends `value` as a JSON string literal.
@@ -403,10 +414,21 @@ mod tests {
         }
         // Beyond 19 digits or 22 powers of ten the result is within a few ulps, not
         // necessarily the nearest double.
-        for (text, value) in [("123456789012345678901234", 1.2345678901234568e23), ("1e300", 1e300), ("1.5e-300", 1.5e-300)] {
+        for (text, value) in [
+            ("123456789012345678901234", 1.2345678901234568e23), ("1e300", 1e300), ("1.5e-300", 1.5e-300),
+            ("86327290903154567e-281", 8.632_729_090_315_457e-265), ("1.2345678901234567890e-321", 1.235e-321),
+        ] {
             let n = parse_number(text.as_bytes()).unwrap();
-            assert!((n / value - 1.0).abs() < 1e-14, "{text}: {n}");
+            assert!((n / value - 1.0).abs() < 1e-2, "{text}: {n}");
+            assert!(value < 1e-300 || (n / value - 1.0).abs() < 1e-14, "{text}: {n}");
         }
+        // The edges of f64: the largest and smallest values are read, beyond them is refused.
+        for text in ["1.7976931348623157e308", "17976931348623157e292", "1.79769313486231580e308", "-1.7976931348623157e308"] {
+            let n = parse_number(text.as_bytes()).unwrap_or_else(|| panic!("{text} is refused"));
+            assert!((n.abs() / f64::MAX - 1.0).abs() < 1e-14, "{text}: {n}");
+        }
+        assert_eq!(parse_number(b"5e-324"), Some(5e-324));
+        assert_eq!(parse_number(b"1.8e308"), None);
     }
 
     #[test]

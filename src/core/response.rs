@@ -160,10 +160,29 @@ fn non_empty_string<'a>((name, value): (&str, &'a Json)) -> Result<&'a str, Erro
 fn seconds((name, value): (&str, &Json)) -> Result<f64, Error> {
     let n = match value {
         Json::Number(n) => Some(*n),
-        Json::String(s) => parse_number(s.trim().as_bytes()),
+        Json::String(s) => decimal(s),
         _ => None,
     };
     n.filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| field_error(name, "is not a number of seconds"))
+}
+
+/// A numeric string as servers write them: the JSON grammar, plus what Rust's float parser
+/// (which read these before) also takes: surrounding space, a leading `+`, leading zeros,
+/// `5.` and `.5`.
+fn decimal(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let text = text.strip_prefix('+').unwrap_or(text);
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    if !mantissa.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let int = int.trim_start_matches('0');
+    let normal = [if int.is_empty() { "0" } else { int }, if frac.is_empty() { "" } else { "." }, frac, exponent].concat();
+    parse_number(normal.as_bytes())
 }
 
 fn field_error(name: &str, problem: &str) -> Error {
@@ -195,6 +214,14 @@ mod tests {
         let t = ok(r#"{"access_token":"at2","refresh_token":"rt2","expires_in":"30","token_type":"Bearer"}"#);
         assert_eq!(t.access_token.unwrap().expose(), "at2");
         assert_eq!(t.expires_at_ms, Some(NOW + 30_000.0));
+
+        for (text, seconds) in [("30", 30.0), (" 30 ", 30.0), ("+30", 30.0), ("030", 30.0), ("30.", 30.0), (".5", 0.5), ("0", 0.0), ("1e2", 100.0), ("00", 0.0)] {
+            let t = ok(&format!(r#"{{"expires_in":"{text}"}}"#));
+            assert_eq!(t.expires_at_ms, Some(NOW + seconds * 1000.0), "{text:?}");
+        }
+        for text in ["", ".", "+", "-5", "0x10", "inf", "NaN", "1 2", "--1", "+-1", "5e", "e5"] {
+            assert_eq!(err(200, None, &format!(r#"{{"expires_in":"{text}"}}"#)).code, ErrorCode::BadResponse, "{text:?}");
+        }
 
         let t = ok(r#"{"token":"at3"}"#);
         assert_eq!(t.access_token.unwrap().expose(), "at3");

@@ -35,7 +35,7 @@ pub struct Decoded {
 const MAX_TIME_S: f64 = 8.64e12;
 
 /// Reads an access token. A JWT is three base64url parts whose header is a JSON object with a
-/// string `alg` (and no `cty` other than JSON); anything else is opaque (no claims): servers
+/// string `alg` (and no `cty` other than JSON or null); anything else is opaque (no claims): servers
 /// may use opaque access tokens. A JWT whose payload is not a JSON object, or whose `exp`,
 /// `nbf` or `iat` is present but not a number of seconds within a JS Date's range, is a
 /// `bad_response`: its expiry cannot be trusted.
@@ -47,7 +47,10 @@ pub fn decode(token: &str) -> Result<Decoded, Error> {
     let header = decode_url(header).and_then(|h| Json::parse(&h));
     let is_jwt = header.as_ref().is_some_and(|h| {
         h.get("alg").is_some_and(|a| a.as_str().is_some())
-            && h.get("cty").is_none_or(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("json")))
+            && match h.get("cty") {
+                None | Some(Json::Null) => true,
+                Some(c) => c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("json")),
+            }
     });
     let payload = decode_url(payload);
     if !is_jwt || payload.is_none() || decode_url(signature).is_none() {
@@ -147,7 +150,7 @@ mod agrees_with_jwt_compact {
 
     #[test]
     fn same_expiry_same_verdict() {
-        let headers = [r#"{"alg":"HS256"}"#, r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#, r#"{"alg":"none"}"#, r#"{"alg":"HS256","cty":"JSON"}"#, r#"{"typ":"JWT"}"#, r#"{"alg":1}"#, "[]", r#"{"alg":"HS256","cty":"JWT"}"#];
+        let headers = [r#"{"alg":"HS256"}"#, r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#, r#"{"alg":"none"}"#, r#"{"alg":"HS256","cty":"JSON"}"#, r#"{"alg":"HS256","cty":null}"#, r#"{"typ":"JWT"}"#, r#"{"alg":1}"#, "[]", r#"{"alg":"HS256","cty":"JWT"}"#];
         let payloads = [
             r#"{"sub":"u","iat":1700000000,"exp":1700000060}"#, r#"{"exp":1700000060.9,"nbf":1}"#, r#"{"exp":-5}"#, r#"{"exp":0}"#,
             r#"{"exp":"1"}"#, r#"{"exp":null}"#, r#"{"iat":true}"#, r#"{"exp":1e300}"#, r#"{"exp":1e12}"#, "{}", "[]", "1", "\"x\"",
