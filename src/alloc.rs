@@ -65,6 +65,8 @@ unsafe impl GlobalAlloc for SizeClasses {
             None => {
                 let pages = size.div_ceil(PAGE).max(4);
                 let previous = core::arch::wasm32::memory_grow(0, pages);
+                // `usize::MAX` is a failed grow; a region ending at exactly 4 GiB cannot be
+                // addressed in wasm32's usize either, and is left unused.
                 let Some(end) = previous.checked_add(pages).and_then(|p| p.checked_mul(PAGE)) else {
                     return null_mut();
                 };
@@ -74,7 +76,7 @@ unsafe impl GlobalAlloc for SizeClasses {
                 heap.end = end;
                 match fits(from, end) {
                     Some(start) => start,
-                    None => base,
+                    None => return null_mut(),
                 }
             }
         };
