@@ -172,10 +172,8 @@ fn seconds((name, value): (&str, &Json)) -> Result<f64, Error> {
 fn decimal(text: &str) -> Option<f64> {
     let text = text.trim();
     let text = text.strip_prefix('+').unwrap_or(text);
-    let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(at) => text.split_at(at),
-        None => (text, ""),
-    };
+    let at = text.bytes().position(|b| b == b'e' || b == b'E').unwrap_or(text.len());
+    let (mantissa, exponent) = (text.get(..at)?, text.get(at..)?);
     if !mantissa.bytes().any(|b| b.is_ascii_digit()) {
         return None;
     }
