@@ -311,8 +311,60 @@ fn scale(m: f64, e: i64) -> f64 {
     result
 }
 
+/// Writes a JSON object member by member: every object the library sends or stores is built
+/// with it, so escaping lives in one place.
+pub struct ObjectWriter(String);
+
+impl Default for ObjectWriter {
+    fn default() -> Self {
+        Self(String::from("{"))
+    }
+}
+
+impl ObjectWriter {
+    fn key(&mut self, name: &str) -> &mut String {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        write_string(&mut self.0, name);
+        self.0.push(':');
+        &mut self.0
+    }
+
+    /// A string member.
+    pub fn string(&mut self, name: &str, value: &str) -> &mut Self {
+        write_string(self.key(name), value);
+        self
+    }
+
+    /// A number member, written as a whole number (times and counts; see `write_integer`).
+    pub fn integer(&mut self, name: &str, value: f64) -> &mut Self {
+        write_integer(self.key(name), value);
+        self
+    }
+
+    /// A boolean member.
+    pub fn boolean(&mut self, name: &str, value: bool) -> &mut Self {
+        self.key(name).push_str(if value { "true" } else { "false" });
+        self
+    }
+
+    /// A member whose value is already JSON.
+    pub fn raw(&mut self, name: &str, json: &str) -> &mut Self {
+        self.key(name).push_str(json);
+        self
+    }
+
+    /// The object's text.
+    pub fn finish(&mut self) -> String {
+        let mut out = std::mem::take(&mut self.0);
+        out.push('}');
+        out
+    }
+}
+
 /// Appends `value` as a JSON string literal.
-pub fn write_string(out: &mut String, value: &str) {
+fn write_string(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
         match c {
@@ -333,7 +385,7 @@ pub fn write_string(out: &mut String, value: &str) {
 }
 
 /// Appends a whole number (the value rounded; integers beyond 2^53 are not exact anyway).
-pub fn write_integer(out: &mut String, value: f64) {
+fn write_integer(out: &mut String, value: f64) {
     let rounded = value.round();
     // Saturating cast: NaN becomes 0, infinities the i64 bounds; callers pass finite times.
     push_decimal(out, rounded as i64);
@@ -429,6 +481,14 @@ mod tests {
         }
         assert_eq!(parse_number(b"5e-324"), Some(5e-324));
         assert_eq!(parse_number(b"1.8e308"), None);
+    }
+
+    #[test]
+    fn writes_objects() {
+        let text = ObjectWriter::default().string("a\"", "x\ny").integer("n", 1.6).boolean("b", false).raw("o", "[1]").finish();
+        assert_eq!(text, r#"{"a\"":"x\ny","n":2,"b":false,"o":[1]}"#);
+        assert_eq!(ObjectWriter::default().finish(), "{}");
+        assert!(Json::parse(text.as_bytes()).is_some());
     }
 
     #[test]

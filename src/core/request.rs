@@ -2,7 +2,7 @@
 
 use super::base64::encode_standard;
 use super::error::Error;
-use super::json::{hex_digit, write_string};
+use super::json::{hex_digit, ObjectWriter};
 use super::secret::RefreshToken;
 
 /// The production ida API.
@@ -98,9 +98,7 @@ pub fn validate_timeout_ms(value: f64) -> Result<u32, Error> {
 
 /// The ida request: `POST {base}/auth/refresh` with `{"refreshToken": ...}`.
 pub fn ida_refresh_request(base_url: &str, token: &RefreshToken) -> RefreshRequest {
-    let mut body = String::from("{\"refreshToken\":");
-    write_string(&mut body, token.expose());
-    body.push('}');
+    let body = ObjectWriter::default().string("refreshToken", token.expose()).finish();
     RefreshRequest { url: [base_url, "/auth/refresh"].concat(), body, content_type: "application/json", authorization: None }
 }
 

@@ -3,7 +3,7 @@
 //! (send a request, serve a token, fail at once, end the session).
 
 use super::error::{Error, ErrorCode};
-use super::json::{write_integer, write_string, Json};
+use super::json::{Json, ObjectWriter};
 use super::policy::{effective_margin_ms, estimate_skew_ms, RetryPolicy};
 use super::response::TokenSet;
 use super::secret::{AccessToken, RefreshToken};
@@ -112,22 +112,17 @@ impl Session {
     /// "skewMs":…,"lifetimeMs":…,"cookieMode":…,"updatedAt":…}`, times as whole milliseconds.
     /// Claims are not stored: they are decoded again on load.
     pub fn to_record(&self) -> String {
-        let mut out = String::from("{\"v\":1,\"refreshToken\":");
-        write_string(&mut out, self.refresh_token.expose());
+        let mut record = ObjectWriter::default();
+        record.integer("v", 1.0).string("refreshToken", self.refresh_token.expose());
         if let Some(access) = &self.access_token {
-            out.push_str(",\"accessToken\":");
-            write_string(&mut out, access.expose());
+            record.string("accessToken", access.expose());
         }
         for (name, value) in [("expiresAt", self.expires_at_ms), ("skewMs", Some(self.skew_ms)), ("lifetimeMs", self.lifetime_ms), ("updatedAt", Some(self.updated_at_ms))] {
             if let Some(value) = value {
-                out.push_str(",\"");
-                out.push_str(name);
-                out.push_str("\":");
-                write_integer(&mut out, value);
+                record.integer(name, value);
             }
         }
-        out.push_str(if self.cookie_mode { ",\"cookieMode\":true}" } else { ",\"cookieMode\":false}" });
-        out
+        record.boolean("cookieMode", self.cookie_mode).finish()
     }
 
     /// Reads a stored record. Anything else is a `storage_error` (the caller discards it).

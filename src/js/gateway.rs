@@ -26,7 +26,7 @@ use super::options::OptionReader;
 use super::refresh::Endpoint;
 use crate::core::cookie::{clear_cookie, read_cookie, session_cookie, strip_cookies, valid_name, SAME_SITE};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::json::{write_string, Json};
+use crate::core::json::{Json, ObjectWriter};
 use crate::core::request::{normalize_base_url, validate_timeout_ms};
 use crate::core::response::TokenSet;
 use crate::core::secret::{AccessToken, RefreshToken};
@@ -471,11 +471,7 @@ impl Gateway {
         let name = sha256_hex(refresh_token).await.ok_or_else(unavailable)?;
         let id = method(namespace, "idFromName").ok_or_else(unavailable)?.call1(namespace, &name.into()).map_err(|_| unavailable())?;
         let stub = method(namespace, "get").ok_or_else(unavailable)?.call1(namespace, &id).map_err(|_| unavailable())?;
-        let mut body = String::from("{\"refreshToken\":");
-        write_string(&mut body, refresh_token);
-        body.push_str(",\"options\":");
-        body.push_str(&self.endpoint.to_options_json());
-        body.push('}');
+        let body = ObjectWriter::default().string("refreshToken", refresh_token).raw("options", &self.endpoint.to_options_json()).finish();
         let init = Object::new();
         let _ = Reflect::set(&init, &"method".into(), &"POST".into());
         let _ = Reflect::set(&init, &"body".into(), &body.into());
@@ -613,11 +609,7 @@ fn error_response(status: u16, error: &str, description: &str, extra: &[(&str, &
     let init = web_sys::ResponseInit::new();
     init.set_status(status);
     init.set_headers(&headers);
-    let mut body = String::from("{\"error\":");
-    write_string(&mut body, error);
-    body.push_str(",\"error_description\":");
-    write_string(&mut body, description);
-    body.push('}');
+    let body = ObjectWriter::default().string("error", error).string("error_description", description).finish();
     Response::new_with_opt_str_and_init(Some(&body), &init)
 }
 

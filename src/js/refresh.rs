@@ -123,26 +123,21 @@ impl Endpoint {
     /// The endpoint as `refresh()` options in JSON (the gateway hands them to its Durable Object).
     #[cfg(feature = "gateway")]
     pub fn to_options_json(&self) -> String {
-        use crate::core::json::{write_integer, write_string};
-        let mut out = String::from("{");
-        let fields = match &self.protocol {
-            Protocol::Ida { base_url } => vec![("baseUrl", Some(base_url))],
-            Protocol::OAuth2(c) => vec![
-                ("protocol", None), ("tokenUrl", Some(&c.token_url)), ("clientId", Some(&c.client_id)),
-                ("scope", c.scope.as_ref()), ("clientSecret", c.client_secret.as_ref()),
-            ],
-        };
-        for (name, value) in fields {
-            let value = if name == "protocol" { "oauth2" } else if let Some(v) = value { v } else { continue };
-            write_string(&mut out, name);
-            out.push(':');
-            write_string(&mut out, value);
-            out.push(',');
+        let mut options = crate::core::json::ObjectWriter::default();
+        match &self.protocol {
+            Protocol::Ida { base_url } => {
+                options.string("baseUrl", base_url);
+            }
+            Protocol::OAuth2(c) => {
+                options.string("protocol", "oauth2").string("tokenUrl", &c.token_url).string("clientId", &c.client_id);
+                for (name, value) in [("scope", &c.scope), ("clientSecret", &c.client_secret)] {
+                    if let Some(value) = value {
+                        options.string(name, value);
+                    }
+                }
+            }
         }
-        out.push_str("\"timeoutMs\":");
-        write_integer(&mut out, f64::from(self.transport.timeout_ms));
-        out.push('}');
-        out
+        options.integer("timeoutMs", f64::from(self.transport.timeout_ms)).finish()
     }
 
     /// One refresh request and the core's reading of its answer.
