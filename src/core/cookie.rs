@@ -1,6 +1,8 @@
 //! Cookie rules for the gateway: reading a `Cookie` header defensively and writing
 //! `__Host-` session cookies (Secure, HttpOnly, Path=/, no Domain).
 
+use super::request::percent_encode;
+
 /// Most cookies read from one header; the rest are ignored (a header with thousands of
 /// cookies costs no more than this).
 const MAX_COOKIES: usize = 256;
@@ -35,7 +37,7 @@ pub const SAME_SITE: [&str; 3] = ["Strict", "Lax", "None"];
 /// A session cookie: `Name=value; Path=/; Secure; HttpOnly; SameSite=..; Max-Age=..`. A
 /// `__Host-` name requires exactly these attributes (Secure, Path=/, no Domain).
 pub fn session_cookie(name: &str, value: &str, same_site: &str, max_age_s: u64) -> String {
-    format!("{name}={}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}", percent_encode(value))
+    format!("{name}={}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}", percent_encode(value, is_cookie_octet))
 }
 
 /// A cookie that deletes `name`.
@@ -50,18 +52,6 @@ pub fn valid_name(name: &str) -> bool {
 
 fn is_cookie_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E) && b != b'%'
-}
-
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if is_cookie_octet(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn percent_decode(value: &str) -> Option<String> {

@@ -57,16 +57,21 @@ pub fn oauth2_refresh_request(client: &OAuth2Client, token: &RefreshToken) -> Re
 
 /// application/x-www-form-urlencoded encoding of one value.
 fn form_encode(value: &str) -> String {
+    let form_safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*' | b' ');
+    percent_encode(value, form_safe).replace(' ', "+")
+}
+
+/// `%XX` (uppercase hex) for every byte `keep` refuses; the form encoding and the gateway's
+/// cookie values both use it.
+pub fn percent_encode(value: &str, keep: impl Fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => {
-                out.push('%');
-                out.push(hex_digit(u32::from(b) >> 4));
-                out.push(hex_digit(u32::from(b)));
-            }
+        if keep(b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(hex_digit(u32::from(b) >> 4));
+            out.push(hex_digit(u32::from(b)));
         }
     }
     out
