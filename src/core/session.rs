@@ -129,18 +129,11 @@ impl Session {
     pub fn from_record(text: &str) -> Result<Self, Error> {
         let corrupt = || Error::new(ErrorCode::StorageError, "the stored session is corrupt and was discarded");
         let record = Json::parse(text.as_bytes()).filter(|r| r.get("v").and_then(Json::as_f64) == Some(1.0)).ok_or_else(corrupt)?;
-        // Absent or null: `None`; a number: `Some`; anything else: corrupt.
-        let number = |name: &str| match record.get(name) {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::Number(n)) => Ok(Some(*n)),
-            Some(_) => Err(corrupt()),
-        };
-        let string = |name: &str| match record.get(name) {
-            None | Some(Json::Null) => Ok(None),
-            Some(Json::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(corrupt()),
-        };
-        let cookie_mode = match record.get("cookieMode") {
+        // Absent or null: `None`; the expected type: `Some`; anything else: corrupt.
+        let member = |name: &str| record.get(name).filter(|v| !matches!(v, Json::Null));
+        let number = |name: &str| member(name).map(|v| v.as_f64().ok_or_else(corrupt)).transpose();
+        let string = |name: &str| member(name).map(|v| v.as_str().ok_or_else(corrupt)).transpose();
+        let cookie_mode = match member("cookieMode") {
             None => false,
             Some(Json::Bool(b)) => *b,
             Some(_) => return Err(corrupt()),
