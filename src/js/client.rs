@@ -642,6 +642,7 @@ impl Inner {
 
     async fn persist_and_broadcast(&self) {
         self.persist().await;
+        // Read again: an async store may have let the session change while it wrote.
         let record = self.state.borrow().session().map(Session::to_record);
         match record {
             Some(r) => self.broadcast("session", Some(&r)),
