@@ -4,8 +4,9 @@
 //! Total: any input gives a value or `None`, never a panic; nesting is capped.
 
 /// A parsed JSON value. Objects keep their members in order, duplicates included; `get`
-/// answers with the last one, as `JSON.parse` does.
-#[derive(Clone, Debug, PartialEq)]
+/// answers with the last one, as `JSON.parse` does. Its `Debug` shows no string contents: a
+/// parsed refresh response holds tokens.
+#[derive(Clone, PartialEq)]
 pub enum Json {
     /// `null`.
     Null,
@@ -19,6 +20,19 @@ pub enum Json {
     Array(Vec<Json>),
     /// An object.
     Object(Vec<(String, Json)>),
+}
+
+impl std::fmt::Debug for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Json::Null => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            Json::Number(n) => write!(f, "{n}"),
+            Json::String(s) => write!(f, "String([{} bytes])", s.len()),
+            Json::Array(items) => f.debug_list().entries(items).finish(),
+            Json::Object(members) => f.debug_map().entries(members.iter().map(|(k, v)| (k, v))).finish(),
+        }
+    }
 }
 
 /// Containers nested deeper than this are refused (the reader recurses).
@@ -481,6 +495,14 @@ mod tests {
         }
         assert_eq!(parse_number(b"5e-324"), Some(5e-324));
         assert_eq!(parse_number(b"1.8e308"), None);
+    }
+
+    #[test]
+    fn debug_shows_no_string_contents() {
+        let v = parse(r#"{"accessToken":"SECRET","n":[1,true,null]}"#).unwrap();
+        let shown = format!("{v:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("accessToken") && shown.contains("6 bytes"), "{shown}");
     }
 
     #[test]
