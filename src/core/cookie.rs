@@ -37,7 +37,7 @@ pub const SAME_SITE: [&str; 3] = ["Strict", "Lax", "None"];
 /// A session cookie: `Name=value; Path=/; Secure; HttpOnly; SameSite=..; Max-Age=..`. A
 /// `__Host-` name requires exactly these attributes (Secure, Path=/, no Domain).
 pub fn session_cookie(name: &str, value: &str, same_site: &str, max_age_s: u64) -> String {
-    format!("{name}={}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}", percent_encode(value, is_cookie_octet))
+    format!("{name}={}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}", percent_encode(value, is_cookie_octet, false))
 }
 
 /// A cookie that deletes `name`.

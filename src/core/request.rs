@@ -57,17 +57,19 @@ pub fn oauth2_refresh_request(client: &OAuth2Client, token: &RefreshToken) -> Re
 
 /// application/x-www-form-urlencoded encoding of one value.
 fn form_encode(value: &str) -> String {
-    let form_safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*' | b' ');
-    percent_encode(value, form_safe).replace(' ', "+")
+    let form_safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'*');
+    percent_encode(value, form_safe, true)
 }
 
-/// `%XX` (uppercase hex) for every byte `keep` refuses; the form encoding and the gateway's
-/// cookie values both use it.
-pub fn percent_encode(value: &str, keep: impl Fn(u8) -> bool) -> String {
+/// `%XX` (uppercase hex) for every byte `keep` refuses, and `+` for a space in a form
+/// (`space_as_plus`); the form encoding and the gateway's cookie values both use it.
+pub fn percent_encode(value: &str, keep: impl Fn(u8) -> bool, space_as_plus: bool) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if keep(b) {
             out.push(char::from(b));
+        } else if b == b' ' && space_as_plus {
+            out.push('+');
         } else {
             out.push('%');
             out.push(hex_digit(u32::from(b) >> 4));
