@@ -2,35 +2,36 @@
 // token share one refresh, across isolates. AuthGateway names one object per token (by its
 // SHA-256) and asks it; inside one object, sharing a promise between requests is allowed.
 // Export it from your worker: `export { RefreshCoordinator } from "ida-refresh";`
+//
+// A failed refresh is shared only with the requests waiting for it; only a success answers
+// later requests (those still carrying the just-rotated cookie), for RESULT_TTL_MS. One
+// object serves one token, so junk tokens land in objects of their own and displace nothing.
 import { DurableObject } from "cloudflare:workers";
 import { refresh } from "./wasm/ida_refresh.js";
 
-// Late requests still carrying the rotated cookie get the same answer for this long.
 const RESULT_TTL_MS = 30_000;
 
 export class RefreshCoordinator extends DurableObject {
-  #inFlight = new Map();
-  #done = new Map();
+  #inFlight = null;
+  #success = null;
 
   async fetch(request) {
     // `options`: the gateway's refresh options (endpoint, protocol, timeout), never logged.
     const { refreshToken, options } = await request.json();
-    const now = Date.now();
-    for (const [token, entry] of this.#done) if (now - entry.at > RESULT_TTL_MS) this.#done.delete(token);
-    const done = this.#done.get(refreshToken);
-    if (done) return Response.json(done.reply);
-    let pending = this.#inFlight.get(refreshToken);
-    if (!pending) {
-      pending = refresh(refreshToken, options).then(
+    if (this.#success && Date.now() - this.#success.at < RESULT_TTL_MS && this.#success.token === refreshToken) {
+      return Response.json(this.#success.reply);
+    }
+    if (!this.#inFlight) {
+      const pending = refresh(refreshToken, options).then(
         (result) => ({ result }),
         (e) => ({ error: { code: e?.code ?? "server_error", status: e?.status ?? null, retryAfterMs: e?.retryAfterMs ?? null } }),
       );
-      this.#inFlight.set(refreshToken, pending);
+      this.#inFlight = pending;
       pending.then((reply) => {
-        this.#inFlight.delete(refreshToken);
-        this.#done.set(refreshToken, { at: Date.now(), reply });
+        this.#inFlight = null;
+        if (reply.result) this.#success = { at: Date.now(), token: refreshToken, reply };
       });
     }
-    return Response.json(await pending);
+    return Response.json(await this.#inFlight);
   }
 }

@@ -50,6 +50,27 @@ pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Whether a request carrying the gateway's cookies as its credentials must be refused as a
+/// cross-site request forgery: an unsafe method sent cross-site (`Sec-Fetch-Site`), or from an
+/// `Origin` that is neither the request's own nor allowed. Bearer requests never come here: a
+/// browser does not attach a header on its own.
+pub fn forged(method: &str, sec_fetch_site: Option<&str>, origin: Option<&str>, own_origin: &str, allowed: &[String]) -> bool {
+    if ["GET", "HEAD", "OPTIONS"].iter().any(|m| m.eq_ignore_ascii_case(method)) {
+        return false;
+    }
+    if sec_fetch_site.is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site")) {
+        return true;
+    }
+    origin.map(str::trim).is_some_and(|o| !o.eq_ignore_ascii_case(own_origin) && !allowed.iter().any(|a| a.eq_ignore_ascii_case(o)))
+}
+
+/// The origin (`scheme://host[:port]`) of an absolute http(s) URL.
+pub fn origin_of(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    (end > 0).then(|| url.get(..url.len() - rest.len() + end)).flatten()
+}
+
 fn is_cookie_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E) && b != b'%'
 }
@@ -88,6 +109,36 @@ mod tests {
         assert_eq!(read_cookie("", "x"), None);
         let many = "c=1; ".repeat(10_000) + "x=late";
         assert_eq!(read_cookie(&many, "x"), None, "past the cap");
+    }
+
+    #[test]
+    fn cross_site_requests_with_cookies_are_forged() {
+        let own = "https://app.example";
+        let allowed = vec!["https://admin.example".to_owned()];
+        let forged = |method, site, origin| forged(method, site, origin, own, &allowed);
+        for method in ["GET", "HEAD", "OPTIONS", "get"] {
+            assert!(!forged(method, Some("cross-site"), Some("https://evil.example")), "{method} is safe");
+        }
+        assert!(forged("POST", Some("cross-site"), None));
+        assert!(forged("DELETE", Some(" Cross-Site "), Some(own)), "the browser's word wins");
+        assert!(forged("POST", None, Some("https://evil.example")));
+        assert!(forged("POST", Some("same-site"), Some("https://other.app.example")), "same site, other origin");
+        assert!(forged("PUT", None, Some("null")), "opaque origin");
+        assert!(!forged("POST", Some("same-origin"), Some(own)));
+        assert!(!forged("POST", None, Some("HTTPS://APP.EXAMPLE")));
+        assert!(!forged("POST", Some("same-site"), Some("https://admin.example")), "allowed");
+        assert!(!forged("POST", None, None), "no browser signal at all: not a browser's forgery");
+        assert!(!forged("PATCH", Some("none"), None), "typed into the address bar");
+    }
+
+    #[test]
+    fn origins_of_urls() {
+        assert_eq!(origin_of("https://app.example/x?y#z"), Some("https://app.example"));
+        assert_eq!(origin_of("http://127.0.0.1:8787"), Some("http://127.0.0.1:8787"));
+        assert_eq!(origin_of("http://h:1?q"), Some("http://h:1"));
+        for bad in ["ftp://x/", "https:///x", "app.example/x", ""] {
+            assert_eq!(origin_of(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -5,8 +5,12 @@
 pub mod cookie;
 pub mod base64;
 pub mod error;
+#[cfg(feature = "gateway")]
+pub mod flight;
 pub mod http_date;
 pub mod json;
+#[cfg(feature = "gateway")]
+pub mod keyset;
 pub mod policy;
 pub mod request;
 pub mod response;

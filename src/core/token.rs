@@ -1,7 +1,7 @@
 //! Access-token decoding for the client side: the payload is read, NOT verified (the client
 //! cannot hold the signing key). It only drives expiry and is handed to the app as `claims`.
-//! The gateway verifies with jwt-compact; this reader is the core's own so the browser build
-//! carries no serde_json (see `json.rs`), and a test and a fuzz target hold it to
+//! The reader is the core's own (see `json.rs`); the gateway's verification reads payloads with
+//! the same one and the same time rule (`time_claim_ms`); a test and a fuzz target hold it to
 //! jwt-compact's reading.
 
 use super::base64::decode_url;
@@ -34,6 +34,19 @@ pub struct Decoded {
 /// Largest `exp`/`iat`/`nbf` magnitude, in seconds: the range of a JS `Date`.
 const MAX_TIME_S: f64 = 8.64e12;
 
+/// A time claim (`exp`, `iat`, `nbf`) of a payload's members, in milliseconds: `Some(None)` when
+/// absent, `None` when malformed: not a number of seconds within a JS Date's range, or given
+/// twice (ambiguous: JSON.parse and serde disagree on which one counts). Fractions are
+/// truncated, as jwt-compact does. The client's decoding and the gateway's checks share it.
+pub fn time_claim_ms(members: &[(String, Json)], name: &str) -> Option<Option<f64>> {
+    let mut found = members.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_f64());
+    match (found.next(), found.next()) {
+        (None, _) => Some(None),
+        (Some(Some(s)), None) if s.abs() <= MAX_TIME_S => Some(Some(s.trunc() * 1000.0)),
+        _ => None,
+    }
+}
+
 /// Reads an access token. A JWT is three base64url parts whose header is a JSON object with a
 /// string `alg` (and no `cty` other than JSON or null); anything else is opaque (no claims): servers
 /// may use opaque access tokens. A JWT whose payload is not a JSON object, or whose `exp`,
@@ -61,15 +74,7 @@ pub fn decode(token: &str) -> Result<Decoded, Error> {
     let Some(Json::Object(members)) = Json::parse(text.as_bytes()) else {
         return Err(malformed());
     };
-    // A time given twice is ambiguous (JSON.parse and serde disagree on which one counts).
-    let time = |name: &str| {
-        let mut found = members.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_f64());
-        match (found.next(), found.next()) {
-            (None, _) => Ok(None),
-            (Some(Some(s)), None) if s.abs() <= MAX_TIME_S => Ok(Some(s.trunc() * 1000.0)),
-            _ => Err(malformed()),
-        }
-    };
+    let time = |name: &str| time_claim_ms(&members, name).ok_or_else(malformed);
     let expires_at_ms = time("exp")?;
     let issued_at_ms = time("iat")?;
     time("nbf")?;
@@ -129,7 +134,7 @@ pub(crate) mod tests {
 }
 
 /// The decoder against jwt-compact's reading of the same tokens (the gateway's library).
-#[cfg(all(test, feature = "gateway"))]
+#[cfg(test)]
 mod agrees_with_jwt_compact {
     use super::tests::jwt;
     use super::*;

@@ -42,7 +42,7 @@ fn params(alg: Alg) -> Option<(JsValue, JsValue)> {
     }
 }
 
-/// Imported public keys, by `PublicKey::id`.
+/// Imported public keys, by their JWK text.
 #[derive(Default)]
 pub struct KeyCache {
     keys: RefCell<HashMap<String, JsValue>>,
@@ -50,18 +50,18 @@ pub struct KeyCache {
 
 impl KeyCache {
     async fn import(&self, key: &PublicKey) -> Option<JsValue> {
-        if let Some(k) = self.keys.borrow().get(&key.id) {
+        if let Some(k) = self.keys.borrow().get(&key.jwk) {
             return Some(k.clone());
         }
         let (import, _) = params(key.alg)?;
-        let jwk = js_sys::JSON::parse(&serde_json::to_string(&key.jwk).ok()?).ok()?;
+        let jwk = js_sys::JSON::parse(&key.jwk).ok()?;
         let usages = Array::of1(&"verify".into());
         let imported = call("importKey", &["jwk".into(), jwk, import, false.into(), usages.into()]).await.ok()?;
         let mut keys = self.keys.borrow_mut();
         if keys.len() >= 64 {
             keys.clear();
         }
-        keys.insert(key.id.clone(), imported.clone());
+        keys.insert(key.jwk.clone(), imported.clone());
         Some(imported)
     }
 
@@ -73,11 +73,4 @@ impl KeyCache {
         let args = [verify, crypto_key, Uint8Array::from(signature).into(), Uint8Array::from(data).into()];
         call("verify", &args).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
     }
-}
-
-/// SHA-256 of `text` as lowercase hex (names a refresh token without revealing it).
-pub async fn sha256_hex(text: &str) -> Option<String> {
-    let digest = call("digest", &["SHA-256".into(), Uint8Array::from(text.as_bytes()).into()]).await.ok()?;
-    let bytes = Uint8Array::new(&digest).to_vec();
-    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

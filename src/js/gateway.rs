@@ -3,35 +3,37 @@
 //! `/auth/refresh` when it has expired, and forwards an authenticated request to the origin.
 //!
 //! Workers forbid awaiting a promise created by another request, so nothing here shares
-//! promises between requests: concurrent requests carrying the same expired cookie share one
-//! refresh through a Durable Object (`coordinator`) or, without one, through a per-isolate
-//! table that later requests poll with their own timers.
+//! promises between requests. The policy lives in the core, over an injected clock: the key
+//! set and its JWKS fetches (`core::keyset`), single flight of refreshes (`core::flight`),
+//! token checks (`core::verify`), cookies and CSRF (`core::cookie`). This adapter reads the
+//! request, carries out what the core decides (fetch, wait with its own timer, WebCrypto) and
+//! answers.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use serde_json::{Map, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, Response};
 
-use super::crypto::{sha256_hex, KeyCache};
+use super::crypto::KeyCache;
 use super::error::{to_js, JsError};
-use super::fetch::Transport;
+use super::fetch::{read_body, Transport};
 use super::global::{global_fetch, method, promise, sleep};
 use super::options::OptionReader;
 use super::refresh::Endpoint;
-use crate::core::cookie::{clear_cookie, read_cookie, session_cookie, strip_cookies, valid_name, SAME_SITE};
+use crate::core::cookie::{clear_cookie, forged, origin_of, read_cookie, session_cookie, strip_cookies, valid_name, SAME_SITE};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::json::{Json, ObjectWriter};
-use crate::core::request::{normalize_base_url, validate_timeout_ms};
+use crate::core::flight::{flight_key, FlightKey, FlightLimits, Flights, Join, Poll, Ticket};
+use crate::core::json::{hex_digit, push_decimal, Json, ObjectWriter};
+use crate::core::keyset::{FetchTicket, KeyLookup, KeySet, KeySetTiming};
+use crate::core::request::{normalize_base_url, validate_timeout_ms, MAX_BODY_BYTES};
 use crate::core::response::TokenSet;
 use crate::core::secret::{AccessToken, RefreshToken};
 use crate::core::token;
-use crate::core::verify::{check_header, parse_jwks, Alg, Policy, PublicKey, Rejection, MAX_TOKEN_BYTES};
+use crate::core::verify::{parse_jwks, read_token, Alg, HmacKey, Policy, PublicKey, Rejection, VerifiedClaims, MAX_TOKEN_BYTES};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_GATEWAY: &str = r#"
@@ -70,6 +72,8 @@ export interface GatewayOptions {
   coordinator?: { idFromName(name: string): unknown; get(id: unknown): { fetch(input: string, init?: RequestInit): Promise<Response> } };
   /** Least time between JWKS refetches for an unknown kid (default 30). */
   jwksCooldownSeconds?: number;
+  /** Origins (scheme://host[:port]) besides the request's own whose cookie-authenticated unsafe requests (POST, PUT, ...) are accepted. */
+  allowedOrigins?: string[];
   /** fetch for the refresh and JWKS calls. */
   fetch?: RefreshOptions["fetch"];
   /** Extra headers on the refresh call. */
@@ -77,7 +81,7 @@ export interface GatewayOptions {
 }
 
 export interface AuthOutcome {
-  status: "authenticated" | "refreshed" | "unauthenticated" | "unavailable";
+  status: "authenticated" | "refreshed" | "unauthenticated" | "unavailable" | "forbidden";
   claims: Record<string, unknown> | null;
   /** What to forward: Authorization set, client identity headers and the gateway's cookies stripped. */
   request: Request | null;
@@ -88,10 +92,10 @@ export interface AuthOutcome {
 export class AuthGateway {
   /** Throws RefreshError("invalid_argument") for a bad configuration. */
   constructor(options: GatewayOptions);
-  /** Protects everything it is given: forwards authenticated requests, answers 401/503 itself. */
+  /** Protects everything it is given: forwards authenticated requests, answers 401/403/503 itself. */
   handle(request: Request, ctx?: { waitUntil(promise: Promise<unknown>): void }): Promise<Response>;
-  /** The decision without forwarding, for workers with public routes. */
-  authenticate(request: Request): Promise<AuthOutcome>;
+  /** The decision without forwarding, for workers with public routes. `ctx` lets a background JWKS refresh outlive the request. */
+  authenticate(request: Request, ctx?: { waitUntil(promise: Promise<unknown>): void }): Promise<AuthOutcome>;
   /** Refresh calls sent by this instance (metrics). */
   readonly refreshCalls: number;
   /** JWKS fetches made by this instance (metrics). */
@@ -99,24 +103,27 @@ export class AuthGateway {
 }
 "#;
 
-const GATEWAY_OPTIONS: [&str; 20] = [
+const GATEWAY_OPTIONS: [&str; 21] = [
     "baseUrl", "protocol", "tokenUrl", "clientId", "scope", "clientSecret", "upstream", "keys", "algorithms", "issuer", "audience",
     "leewaySeconds", "cookies", "stripHeaders", "refreshTimeoutMs", "refreshCookieMaxAgeSeconds", "coordinator", "fetch", "headers",
-    "jwksCooldownSeconds",
+    "jwksCooldownSeconds", "allowedOrigins",
 ];
-const JWKS_MAX_AGE_MS: f64 = 10.0 * 60_000.0;
-const JWKS_TIMEOUT_MS: u32 = 5_000;
+/// A JWKS body over this is a failed fetch (bounded on the decoded bytes).
 const JWKS_MAX_BYTES: usize = 64 * 1024;
-/// How long a finished refresh answers later requests carrying the same (now rotated) refresh
-/// cookie: browsers keep sending the old cookie until the Set-Cookie lands.
+/// How long a successful refresh answers later requests still carrying the rotated cookie:
+/// browsers keep sending the old cookie until the Set-Cookie lands.
 const RESULT_TTL_MS: f64 = 30_000.0;
-const RESULT_CACHE_MAX: usize = 1_000;
+/// Successful refreshes kept for late requests (least recently used evicted beyond it).
+const MAX_RESULTS: usize = 2_048;
+/// Refreshes in flight at once in one isolate; beyond it a new one is answered 503.
+const MAX_IN_FLIGHT: usize = 4_096;
+/// How often a waiting request looks at the shared state again.
 const POLL_MS: f64 = 10.0;
 
 /// Terminates auth in front of an origin (see the TypeScript declaration).
 #[wasm_bindgen(skip_typescript)]
 pub struct AuthGateway {
-    inner: Rc<Gateway>,
+    gateway: Rc<Gateway>,
 }
 
 enum Upstream {
@@ -130,36 +137,21 @@ struct CookieNames {
     same_site: String,
 }
 
-struct RemoteJwks {
-    url: String,
-    fetched_at: f64,
-    attempted_at: f64,
-}
-
-enum Shared {
-    InFlight(f64),
-    Done(f64, Result<TokenSet, Error>),
-}
-
 struct Gateway {
     endpoint: Endpoint,
-    jwks_transport: Transport,
+    jwks: Option<(String, Transport)>,
     upstream: Upstream,
     policy: Policy,
-    hmac: Option<Vec<u8>>,
-    static_keys: Vec<PublicKey>,
-    remote: RefCell<Option<RemoteJwks>>,
-    /// The static keys followed by the remote ones; replaced, never mutated, on a JWKS fetch.
-    keys: RefCell<Rc<[PublicKey]>>,
+    hmac: Option<HmacKey>,
+    keys: RefCell<KeySet>,
     crypto: KeyCache,
     cookies: CookieNames,
     strip: Vec<String>,
+    allowed_origins: Vec<String>,
     refresh_max_age_s: u64,
     coordinator: Option<JsValue>,
-    shared: RefCell<HashMap<String, Shared>>,
-    refresh_timeout_ms: u32,
+    flights: RefCell<Flights<TokenSet, Error>>,
     refresh_calls: Cell<u32>,
-    jwks_cooldown_ms: f64,
     jwks_fetches: Cell<u32>,
 }
 
@@ -169,13 +161,26 @@ enum Status {
     Refreshed,
     Unauthenticated { token_presented: bool },
     Unavailable { retry_after_s: u64 },
+    Forbidden,
 }
 
 struct Outcome {
     status: Status,
-    claims: Option<Map<String, Value>>,
+    claims: Option<VerifiedClaims>,
     request: Option<Request>,
     set_cookies: Vec<String>,
+}
+
+/// Why a token was not accepted: refused (401), or its key could not be had (503).
+enum Refusal {
+    Rejected(Rejection),
+    Unavailable(u64),
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
+    }
 }
 
 fn err(e: Error) -> JsValue {
@@ -187,35 +192,39 @@ impl AuthGateway {
     /// Validates the configuration.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<AuthGateway, JsValue> {
-        Ok(AuthGateway { inner: Rc::new(Gateway::from_options(&options).map_err(err)?) })
+        Ok(AuthGateway { gateway: Rc::new(Gateway::from_options(&options).map_err(err)?) })
     }
 
-    /// Authenticates and forwards, or answers 401 / 503 itself.
-    pub fn handle(&self, request: Request, _ctx: JsValue) -> Promise {
-        let gw = self.inner.clone();
+    /// Authenticates and forwards, or answers 401 / 403 / 503 itself.
+    pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
+        let gw = self.gateway.clone();
         promise(async move {
-            let outcome = gw.authenticate(&request).await;
+            let outcome = gw.authenticate(&request, &ctx).await;
             gw.respond(outcome).await.map(JsValue::from)
         })
     }
 
     /// The decision only: `{ status, claims, request, setCookies }`.
-    pub fn authenticate(&self, request: Request) -> Promise {
-        let gw = self.inner.clone();
-        promise(async move { Ok(gw.authenticate(&request).await.to_js()) })
+    pub fn authenticate(&self, request: Request, ctx: JsValue) -> Promise {
+        let gw = self.gateway.clone();
+        promise(async move { Ok(gw.authenticate(&request, &ctx).await.to_js()) })
     }
 
     /// Refresh calls this instance has sent to the auth API (for tests and metrics).
     #[wasm_bindgen(getter, js_name = refreshCalls)]
     pub fn refresh_calls(&self) -> u32 {
-        self.inner.refresh_calls.get()
+        self.gateway.refresh_calls.get()
     }
 
     /// JWKS fetches this instance has made (for tests and metrics).
     #[wasm_bindgen(getter, js_name = jwksFetches)]
     pub fn jwks_fetches(&self) -> u32 {
-        self.inner.jwks_fetches.get()
+        self.gateway.jwks_fetches.get()
     }
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
 }
 
 impl Gateway {
@@ -223,10 +232,8 @@ impl Gateway {
         let options = OptionReader::new(value, "AuthGateway", &GATEWAY_OPTIONS)?;
         let timeout = options.number("refreshTimeoutMs")?.map(validate_timeout_ms).transpose()?.unwrap_or(5_000);
         let endpoint = Endpoint::from_options(&options)?;
-        let mut transport = endpoint.transport.clone();
-        transport.timeout_ms = timeout;
+        let transport = Transport { timeout_ms: timeout, ..endpoint.transport.clone() };
         let endpoint = Endpoint { protocol: endpoint.protocol, transport: transport.clone() };
-        let jwks_transport = Transport { timeout_ms: JWKS_TIMEOUT_MS, headers: Vec::new(), credentials: None, ..transport };
 
         let upstream = match options.get("upstream")? {
             Some(v) if v.is_string() => Upstream::Origin(normalize_base_url(&v.as_string().unwrap_or_default()).map_err(|_| {
@@ -243,10 +250,11 @@ impl Gateway {
         let algorithms = read_algorithms(&options)?;
         let keys_value = options.get("keys")?.ok_or_else(|| Error::invalid_argument("keys", "is required"))?;
         let keys = OptionReader::nested(&keys_value, "keys", "keys.", &["hs256Secret", "jwks", "jwksUrl"])?;
-        let hmac = keys.string("hs256Secret")?.map(String::into_bytes);
-        if hmac.as_ref().is_some_and(|s| s.len() < 32) {
+        let secret = keys.string("hs256Secret")?;
+        if secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(Error::invalid_argument("keys.hs256Secret", "must be at least 32 bytes"));
         }
+        let hmac = secret.and_then(|s| HmacKey::new(s.as_bytes()));
         let static_keys = match keys.get("jwks")? {
             None => Vec::new(),
             Some(v) => {
@@ -254,21 +262,25 @@ impl Gateway {
                 parse_jwks(text.as_bytes(), &algorithms)?
             }
         };
-        let remote = keys
-            .string("jwksUrl")?
-            .map(|url| {
-                let ok = url.starts_with("https://") || url.starts_with("http://");
-                ok.then_some(RemoteJwks { url, fetched_at: f64::NEG_INFINITY, attempted_at: f64::NEG_INFINITY })
-                    .ok_or_else(|| Error::invalid_argument("keys.jwksUrl", "must be an http(s) URL"))
-            })
-            .transpose()?;
-        let asymmetric = algorithms.iter().any(|a| *a != Alg::Hs256);
+        let jwks_url = keys.string("jwksUrl")?;
+        if jwks_url.as_ref().is_some_and(|url| !url.starts_with("https://") && !url.starts_with("http://")) {
+            return Err(Error::invalid_argument("keys.jwksUrl", "must be an http(s) URL"));
+        }
         if algorithms.contains(&Alg::Hs256) && hmac.is_none() {
             return Err(Error::invalid_argument("algorithms", "HS256 needs keys.hs256Secret"));
         }
-        if asymmetric && static_keys.is_empty() && remote.is_none() {
+        if algorithms.iter().any(|a| *a != Alg::Hs256) && static_keys.is_empty() && jwks_url.is_none() {
             return Err(Error::invalid_argument("algorithms", "RS256/ES256/EdDSA need keys.jwks or keys.jwksUrl"));
         }
+        let cooldown_s = options.number("jwksCooldownSeconds")?.unwrap_or(30.0);
+        if !(0.0..=3600.0).contains(&cooldown_s) {
+            return Err(Error::invalid_argument("jwksCooldownSeconds", "must be from 0 to 3600"));
+        }
+        let timing = KeySetTiming { cooldown_ms: cooldown_s * 1000.0, ..KeySetTiming::default() };
+        let jwks = jwks_url.map(|url| {
+            let transport = Transport { timeout_ms: timing.timeout_ms as u32, headers: Vec::new(), credentials: None, ..transport.clone() };
+            (url, transport)
+        });
 
         let cookies_value = options.get("cookies")?.unwrap_or(JsValue::UNDEFINED);
         let c = OptionReader::nested(&cookies_value, "cookies", "cookies.", &["accessToken", "refreshToken", "sameSite"])?;
@@ -286,14 +298,14 @@ impl Gateway {
             return Err(Error::invalid_argument("cookies", "the two cookie names must differ"));
         }
 
-        let strip = match options.get("stripHeaders")? {
-            None => Vec::new(),
-            Some(v) if Array::is_array(&v) => Array::from(&v)
-                .iter()
-                .map(|h| h.as_string().map(|s| s.to_ascii_lowercase()).ok_or_else(|| Error::invalid_argument("stripHeaders", "must be an array of header names")))
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(Error::invalid_argument("stripHeaders", "must be an array of header names")),
-        };
+        let strip = string_list(&options, "stripHeaders", "must be an array of header names")?
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let allowed_origins = string_list(&options, "allowedOrigins", "must be an array of origins (scheme://host[:port])")?;
+        if allowed_origins.iter().any(|o| origin_of(o) != Some(o.as_str())) {
+            return Err(Error::invalid_argument("allowedOrigins", "must be an array of origins (scheme://host[:port])"));
+        }
         let leeway_s = options.number("leewaySeconds")?.unwrap_or(30.0);
         if !(0.0..=3600.0).contains(&leeway_s) {
             return Err(Error::invalid_argument("leewaySeconds", "must be from 0 to 3600"));
@@ -302,39 +314,38 @@ impl Gateway {
         if !(1.0..=400.0 * 86_400.0).contains(&refresh_max_age_s) {
             return Err(Error::invalid_argument("refreshCookieMaxAgeSeconds", "must be from 1 to 34560000 (400 days)"));
         }
-        let jwks_cooldown_ms = options.number("jwksCooldownSeconds")?.unwrap_or(30.0) * 1000.0;
-        if !(0.0..=3_600_000.0).contains(&jwks_cooldown_ms) {
-            return Err(Error::invalid_argument("jwksCooldownSeconds", "must be from 0 to 3600"));
-        }
         let coordinator = options.get("coordinator")?;
         if let Some(c) = &coordinator {
             if method(c, "idFromName").is_none() || method(c, "get").is_none() {
                 return Err(Error::invalid_argument("coordinator", "must be a Durable Object namespace binding"));
             }
         }
+        let limits = FlightLimits {
+            max_in_flight: MAX_IN_FLIGHT,
+            max_results: MAX_RESULTS,
+            result_ttl_ms: RESULT_TTL_MS,
+            flight_timeout_ms: f64::from(timeout) + 1_000.0,
+        };
         Ok(Self {
             endpoint,
-            jwks_transport,
+            keys: RefCell::new(KeySet::new(static_keys, jwks.is_some(), timing)),
+            jwks,
             upstream,
             policy: Policy { algorithms, issuer: options.string("issuer")?, audience: options.string("audience")?, leeway_s },
             hmac,
-            keys: RefCell::new(static_keys.clone().into()),
-            static_keys,
-            remote: RefCell::new(remote),
             crypto: KeyCache::default(),
             cookies,
             strip,
+            allowed_origins,
             refresh_max_age_s: refresh_max_age_s as u64,
             coordinator,
-            shared: RefCell::new(HashMap::new()),
-            refresh_timeout_ms: timeout,
+            flights: RefCell::new(Flights::new(limits)),
             refresh_calls: Cell::new(0),
-            jwks_cooldown_ms,
             jwks_fetches: Cell::new(0),
         })
     }
 
-    async fn authenticate(&self, request: &Request) -> Outcome {
+    async fn authenticate(self: &Rc<Self>, request: &Request, ctx: &JsValue) -> Outcome {
         let headers = request.headers();
         let header = |name: &str| headers.get(name).ok().flatten();
         let cookie_header = header("cookie").unwrap_or_default();
@@ -342,123 +353,144 @@ impl Gateway {
             let (scheme, token) = a.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
         });
+        let from_cookie = bearer.is_none();
         let token = bearer.or_else(|| read_cookie(&cookie_header, &self.cookies.access)).filter(|t| !t.is_empty());
         let refresh_cookie = read_cookie(&cookie_header, &self.cookies.refresh).filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES);
 
+        if from_cookie && (token.is_some() || refresh_cookie.is_some()) {
+            let url = request.url();
+            let own = origin_of(&url).unwrap_or_default();
+            if forged(&request.method(), header("sec-fetch-site").as_deref(), header("origin").as_deref(), own, &self.allowed_origins) {
+                return Outcome::only(Status::Forbidden, Vec::new());
+            }
+        }
         if let Some(token) = &token {
-            match self.verify(token).await {
+            match self.verify(token, ctx).await {
                 Ok(claims) => return self.forward(request, token, claims, Status::Authenticated, Vec::new()),
                 // Only a missing or expired token is refreshed; any other failure is final.
-                Err(Rejection::Expired) if refresh_cookie.is_some() => {}
-                Err(_) => return Outcome::unauthenticated(true, Vec::new()),
+                Err(Refusal::Rejected(Rejection::Expired)) if refresh_cookie.is_some() => {}
+                Err(Refusal::Unavailable(retry_after_s)) => return Outcome::only(Status::Unavailable { retry_after_s }, Vec::new()),
+                Err(Refusal::Rejected(_)) => return Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new()),
             }
         }
         let Some(refresh_token) = refresh_cookie else {
-            return Outcome::unauthenticated(token.is_some(), Vec::new());
+            return Outcome::only(Status::Unauthenticated { token_presented: token.is_some() }, Vec::new());
         };
         match self.refresh_shared(&refresh_token).await {
             Ok(tokens) => {
                 let Some(access) = tokens.access_token.as_ref() else {
                     return Outcome::unavailable(5);
                 };
-                let Ok(claims) = self.verify(access.expose()).await else {
+                match self.verify(access.expose(), ctx).await {
+                    Ok(claims) => {
+                        let cookies = self.session_cookies(&tokens, &refresh_token, &claims);
+                        self.forward(request, access.expose(), claims, Status::Refreshed, cookies)
+                    }
+                    Err(Refusal::Unavailable(retry_after_s)) => Outcome::unavailable(retry_after_s),
                     // The auth server's own token does not verify: a configuration problem.
-                    return Outcome::unavailable(5);
-                };
-                let cookies = self.session_cookies(&tokens, &refresh_token, &claims);
-                self.forward(request, access.expose(), claims, Status::Refreshed, cookies)
+                    Err(Refusal::Rejected(_)) => Outcome::unavailable(5),
+                }
             }
             Err(e) if e.code == ErrorCode::InvalidRefreshToken => {
                 let clear = vec![clear_cookie(&self.cookies.access, &self.cookies.same_site), clear_cookie(&self.cookies.refresh, &self.cookies.same_site)];
-                Outcome::unauthenticated(true, clear)
+                Outcome::only(Status::Unauthenticated { token_presented: true }, clear)
             }
             Err(e) => Outcome::unavailable(e.retry_after_ms.map_or(5, |ms| (ms / 1000.0).ceil().clamp(1.0, 3600.0) as u64)),
         }
     }
 
-    /// Verifies an access token: header and key choice in the core, the signature here (HS256
-    /// in Rust, the rest through WebCrypto), claims in the core.
-    async fn verify(&self, token: &str) -> Result<Map<String, Value>, Rejection> {
-        match self.verify_with(token, &self.keys(false).await).await {
-            Err(Rejection::UnknownKey) => self.verify_with(token, &self.keys(true).await).await,
-            other => other,
-        }
-    }
-
-    async fn verify_with(&self, token: &str, keys: &[PublicKey]) -> Result<Map<String, Value>, Rejection> {
-        let checked = check_header(token, &self.policy, self.hmac.is_some(), keys)?;
-        let verified = match (checked.key, &self.hmac) {
-            (None, Some(secret)) => checked.verify_hmac(secret)?,
-            (Some(key), _) if self.crypto.verify(key, &checked.signature, checked.signing_input.as_bytes()).await => checked.signature_verified()?,
-            (Some(_), _) => return Err(Rejection::Signature),
-            (None, None) => return Err(Rejection::Algorithm),
-        };
-        verified.check(&self.policy, js_sys::Date::now())
-    }
-
-    /// The static keys plus the remote JWKS, fetched when stale (10 min) or, for an unknown
-    /// kid, at most every 30 s. A fetch failure keeps the keys we had.
-    async fn keys(&self, unknown_kid: bool) -> Rc<[PublicKey]> {
-        let now = js_sys::Date::now();
-        let due = self.remote.borrow().as_ref().and_then(|r| {
-            let stale = now - r.fetched_at > JWKS_MAX_AGE_MS;
-            let may_retry = now - r.attempted_at > self.jwks_cooldown_ms || r.fetched_at == f64::NEG_INFINITY && now - r.attempted_at > 1_000.0;
-            ((stale || unknown_kid) && may_retry).then(|| r.url.clone())
-        });
-        if let Some(url) = due {
-            if let Some(r) = self.remote.borrow_mut().as_mut() {
-                r.attempted_at = now;
-            }
-            self.jwks_fetches.set(self.jwks_fetches.get() + 1);
-            let fetched = self.jwks_transport.get(&url, JWKS_MAX_BYTES).await.ok().filter(|raw| raw.status == 200);
-            if let Some(remote) = fetched.and_then(|raw| parse_jwks(&raw.body, &self.policy.algorithms).ok()) {
-                *self.keys.borrow_mut() = self.static_keys.iter().cloned().chain(remote).collect();
-                if let Some(r) = self.remote.borrow_mut().as_mut() {
-                    r.fetched_at = now;
+    /// Verifies an access token: structure, header and claims in the core; the signature with
+    /// the cached HMAC state, or through WebCrypto with the key the key set finds.
+    async fn verify(self: &Rc<Self>, token: &str, ctx: &JsValue) -> Result<VerifiedClaims, Refusal> {
+        let parsed = read_token(token, &self.policy, self.hmac.is_some())?;
+        match (parsed.alg, &self.hmac) {
+            (Alg::Hs256, Some(hmac)) => parsed.verify_hmac(hmac)?,
+            _ => {
+                let key = self.key_for(parsed.kid.as_deref(), ctx).await?;
+                parsed.agrees_with(&key)?;
+                if !self.crypto.verify(&key, &parsed.signature, parsed.signing_input.as_bytes()).await {
+                    return Err(Rejection::Signature.into());
                 }
             }
         }
-        self.keys.borrow().clone()
+        Ok(parsed.claims(&self.policy, now())?)
     }
 
-    /// One refresh per refresh token, however many requests carry it: through the Durable
-    /// Object when configured, else through this isolate's table.
-    async fn refresh_shared(&self, refresh_token: &str) -> Result<TokenSet, Error> {
-        if let Some(coordinator) = &self.coordinator {
-            return self.refresh_via_coordinator(coordinator, refresh_token).await;
-        }
-        let now = js_sys::Date::now();
-        let first = {
-            let mut shared = self.shared.borrow_mut();
-            shared.retain(|_, s| match s {
-                Shared::InFlight(since) => now - *since < f64::from(self.refresh_timeout_ms) + 5_000.0,
-                Shared::Done(at, _) => now - *at < RESULT_TTL_MS,
+    /// The key a token names, as the key set decides: found, unknown (401), or unavailable
+    /// (503); fetching the JWKS or waiting for a fetch in flight on the way.
+    async fn key_for(self: &Rc<Self>, kid: Option<&str>, ctx: &JsValue) -> Result<Rc<PublicKey>, Refusal> {
+        let mut decision = self.keys.borrow_mut().lookup(kid, now());
+        let due = self.keys.borrow_mut().refresh_due(now());
+        if let Some(ticket) = due {
+            let gw = self.clone();
+            let background = promise(async move {
+                gw.fetch_jwks(ticket).await;
+                Ok(JsValue::UNDEFINED)
             });
-            if shared.len() >= RESULT_CACHE_MAX {
-                shared.clear();
+            match method(ctx, "waitUntil") {
+                Some(wait_until) => drop(wait_until.call1(ctx, &background)),
+                None => drop(background),
             }
-            let first = !shared.contains_key(refresh_token);
-            if first {
-                shared.insert(refresh_token.to_owned(), Shared::InFlight(now));
-            }
-            first
-        };
-        if first {
-            let result = self.refresh_now(refresh_token).await;
-            self.shared.borrow_mut().insert(refresh_token.to_owned(), Shared::Done(js_sys::Date::now(), result.clone()));
-            return result;
         }
-        // Another request is refreshing this token: wait for its result with our own timer.
-        let deadline = now + f64::from(self.refresh_timeout_ms) + 1_000.0;
         loop {
-            if let Some(Shared::Done(_, result)) = self.shared.borrow().get(refresh_token) {
-                return result.clone();
-            }
-            if js_sys::Date::now() > deadline || !self.shared.borrow().contains_key(refresh_token) {
-                return self.refresh_now(refresh_token).await;
-            }
-            sleep(POLL_MS).await;
+            decision = match decision {
+                KeyLookup::Found(key) => return Ok(key),
+                KeyLookup::Unknown => return Err(Rejection::UnknownKey.into()),
+                KeyLookup::Unavailable { retry_after_s } => return Err(Refusal::Unavailable(retry_after_s)),
+                KeyLookup::Fetch(ticket) => {
+                    self.fetch_jwks(ticket).await;
+                    self.keys.borrow_mut().lookup_after_wait(kid, now())
+                }
+                KeyLookup::Wait => {
+                    sleep(POLL_MS).await;
+                    self.keys.borrow_mut().lookup_after_wait(kid, now())
+                }
+            };
         }
+    }
+
+    /// One JWKS fetch, reported to the key set (any failure: network, status, body, cap).
+    async fn fetch_jwks(&self, ticket: FetchTicket) {
+        let Some((url, transport)) = &self.jwks else { return };
+        self.jwks_fetches.set(self.jwks_fetches.get() + 1);
+        let fetched = transport.get(url, JWKS_MAX_BYTES).await.ok().filter(|raw| raw.status == 200);
+        let keys = fetched.and_then(|raw| parse_jwks(&raw.body, &self.policy.algorithms).ok());
+        self.keys.borrow_mut().fetched(ticket, keys, now());
+    }
+
+    /// One refresh per refresh token, however many requests carry it (core::flight): the
+    /// first request refreshes (through the Durable Object when configured), the others poll
+    /// for its outcome with their own timers; a success also answers late requests.
+    async fn refresh_shared(&self, refresh_token: &str) -> Result<TokenSet, Error> {
+        let key = flight_key(refresh_token);
+        let busy = || Error { retry_after_ms: Some(1_000.0), ..Error::new(ErrorCode::ServerError, "too many refreshes in flight") };
+        let mut ticket = match self.flights.borrow_mut().join(key, now()) {
+            Join::Done(tokens) => return Ok(tokens),
+            Join::Busy => return Err(busy()),
+            Join::Lead(ticket) => return self.lead(ticket, key, refresh_token).await,
+            Join::Follow(ticket) => ticket,
+        };
+        loop {
+            sleep(POLL_MS).await;
+            let polled = self.flights.borrow_mut().poll(&mut ticket, now());
+            match polled {
+                Poll::Pending => {}
+                Poll::Ready(outcome) => return outcome,
+                Poll::Lead(ticket) => return self.lead(ticket, key, refresh_token).await,
+                Poll::Busy => return Err(busy()),
+            }
+        }
+    }
+
+    async fn lead(&self, ticket: Ticket, key: FlightKey, refresh_token: &str) -> Result<TokenSet, Error> {
+        // If this request is dropped mid-refresh, a follower takes over at once.
+        let guard = Abandon { flights: &self.flights, ticket: Some(ticket) };
+        let outcome = match &self.coordinator {
+            Some(namespace) => self.refresh_via_coordinator(namespace, key, refresh_token).await,
+            None => self.refresh_now(refresh_token).await,
+        };
+        guard.finish(outcome.clone());
+        outcome
     }
 
     async fn refresh_now(&self, refresh_token: &str) -> Result<TokenSet, Error> {
@@ -466,9 +498,9 @@ impl Gateway {
         self.endpoint.exchange(&RefreshToken::new(refresh_token)).await.map(|(tokens, _)| tokens).map_err(|e| e.error)
     }
 
-    async fn refresh_via_coordinator(&self, namespace: &JsValue, refresh_token: &str) -> Result<TokenSet, Error> {
+    async fn refresh_via_coordinator(&self, namespace: &JsValue, key: FlightKey, refresh_token: &str) -> Result<TokenSet, Error> {
         let unavailable = || Error::new(ErrorCode::ServerError, "the refresh coordinator failed");
-        let name = sha256_hex(refresh_token).await.ok_or_else(unavailable)?;
+        let name: String = key.iter().flat_map(|b| [hex_digit(u32::from(b >> 4)), hex_digit(u32::from(b & 15))]).collect();
         let id = method(namespace, "idFromName").ok_or_else(unavailable)?.call1(namespace, &name.into()).map_err(|_| unavailable())?;
         let stub = method(namespace, "get").ok_or_else(unavailable)?.call1(namespace, &id).map_err(|_| unavailable())?;
         let body = ObjectWriter::default().string("refreshToken", refresh_token).raw("options", &self.endpoint.to_options_json()).finish();
@@ -478,8 +510,8 @@ impl Gateway {
         let fetch = method(&stub, "fetch").ok_or_else(unavailable)?;
         let pending = fetch.call2(&stub, &"https://refresh-coordinator.internal/refresh".into(), &init).map_err(|_| unavailable())?;
         let response: Response = JsFuture::from(Promise::resolve(&pending)).await.map_err(|_| unavailable())?.dyn_into().map_err(|_| unavailable())?;
-        let text = JsFuture::from(response.text().map_err(|_| unavailable())?).await.map_err(|_| unavailable())?.as_string().unwrap_or_default();
-        let reply = Json::parse(text.as_bytes()).ok_or_else(unavailable)?;
+        let text = read_body(&response, MAX_BODY_BYTES, self.endpoint.transport.timeout_ms).await.map_err(|_| unavailable())?;
+        let reply = Json::parse(&text).ok_or_else(unavailable)?;
         if let Some(e) = reply.get("error") {
             let code = match e.get("code").and_then(Json::as_str) {
                 Some("invalid_refresh_token") => ErrorCode::InvalidRefreshToken,
@@ -505,29 +537,27 @@ impl Gateway {
 
     /// Set-Cookie values for a refreshed session: Max-Age from the access token's expiry, and
     /// from the refresh token's own `exp` when it is a JWT (else the configured default).
-    fn session_cookies(&self, tokens: &TokenSet, old_refresh: &str, claims: &Map<String, Value>) -> Vec<String> {
-        let now_s = js_sys::Date::now() / 1000.0;
-        let until = |exp: Option<f64>| exp.map(|e| (e - now_s).max(0.0).floor() as u64);
-        let access_max_age = until(claims.get("exp").and_then(Value::as_f64)).unwrap_or(300);
+    fn session_cookies(&self, tokens: &TokenSet, old_refresh: &str, claims: &VerifiedClaims) -> Vec<String> {
+        let now_ms = now();
+        let until = |exp_ms: f64| ((exp_ms - now_ms) / 1000.0).max(0.0).floor() as u64;
         let refresh = tokens.refresh_token.as_ref().map_or(old_refresh, |t| t.expose());
-        let refresh_exp = token::decode(refresh).ok().and_then(|d| d.expires_at_ms).map(|ms| ms / 1000.0);
-        let refresh_max_age = until(refresh_exp).unwrap_or(self.refresh_max_age_s);
+        let refresh_max_age = token::decode(refresh).ok().and_then(|d| d.expires_at_ms).map_or(self.refresh_max_age_s, until);
         let access = tokens.access_token.as_ref().map_or("", |t| t.expose());
         vec![
-            session_cookie(&self.cookies.access, access, &self.cookies.same_site, access_max_age),
+            session_cookie(&self.cookies.access, access, &self.cookies.same_site, until(claims.expires_at_ms)),
             session_cookie(&self.cookies.refresh, refresh, &self.cookies.same_site, refresh_max_age),
         ]
     }
 
     /// The request to forward: a fresh Authorization, the client's identity headers and the
     /// gateway's cookies removed, the URL moved to the origin.
-    fn forward(&self, request: &Request, token: &str, claims: Map<String, Value>, status: Status, set_cookies: Vec<String>) -> Outcome {
+    fn forward(&self, request: &Request, token: &str, claims: VerifiedClaims, status: Status, set_cookies: Vec<String>) -> Outcome {
         let build = || -> Result<Request, JsValue> {
             let headers = Headers::new_with_headers(&request.headers())?;
             for name in &self.strip {
                 headers.delete(name)?;
             }
-            headers.set("Authorization", &format!("Bearer {token}"))?;
+            headers.set("Authorization", &["Bearer ", token].concat())?;
             match headers.get("cookie")?.and_then(|c| strip_cookies(&c, &[&self.cookies.access, &self.cookies.refresh])) {
                 Some(rest) => headers.set("Cookie", &rest)?,
                 None => headers.delete("Cookie")?,
@@ -541,12 +571,13 @@ impl Gateway {
                 Reflect::set(&init, &"body".into(), &body)?;
                 Reflect::set(&init, &"duplex".into(), &"half".into())?;
             }
+            let url = request.url();
             let url = match &self.upstream {
                 Upstream::Origin(origin) => {
-                    let url = web_sys::Url::new(&request.url())?;
-                    format!("{origin}{}{}", url.pathname(), url.search())
+                    let path = origin_of(&url).and_then(|o| url.get(o.len()..)).unwrap_or("/");
+                    [origin.as_str(), if path.is_empty() { "/" } else { path }].concat()
                 }
-                Upstream::Binding(_) => request.url(),
+                Upstream::Binding(_) => url,
             };
             Request::new_with_str_and_init(&url, init.unchecked_ref())
         };
@@ -573,8 +604,11 @@ impl Gateway {
                 }
             }
             (Status::Unavailable { retry_after_s }, _) => {
-                error_response(503, "temporarily_unavailable", "authentication is temporarily unavailable", &[("Retry-After", &retry_after_s.to_string())])?
+                let mut seconds = String::new();
+                push_decimal(&mut seconds, *retry_after_s as i64);
+                error_response(503, "temporarily_unavailable", "authentication is temporarily unavailable", &[("Retry-After", &seconds)])?
             }
+            (Status::Forbidden, _) => error_response(403, "forbidden", "cross-site requests with cookie credentials are refused", &[])?,
             (Status::Unauthenticated { token_presented: false }, _) => {
                 error_response(401, "invalid_request", "authentication is required", &[("WWW-Authenticate", "Bearer")])?
             }
@@ -589,6 +623,32 @@ impl Gateway {
     }
 }
 
+/// A leading request's place in the flight table: reported as abandoned if dropped before its
+/// outcome (the request was cancelled), so a follower takes over instead of waiting out the
+/// flight's timeout.
+struct Abandon<'a> {
+    flights: &'a RefCell<Flights<TokenSet, Error>>,
+    ticket: Option<Ticket>,
+}
+
+impl Abandon<'_> {
+    fn finish(mut self, outcome: Result<TokenSet, Error>) {
+        if let Some(ticket) = self.ticket.take() {
+            self.flights.borrow_mut().finish(ticket, outcome, now());
+        }
+    }
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            if let Ok(mut flights) = self.flights.try_borrow_mut() {
+                flights.abandon(ticket);
+            }
+        }
+    }
+}
+
 fn read_algorithms(options: &OptionReader) -> Result<Vec<Alg>, Error> {
     let bad = || Error::invalid_argument("algorithms", "must be a non-empty array of \"HS256\", \"RS256\", \"ES256\", \"EdDSA\"");
     let value = options.get("algorithms")?.ok_or_else(bad)?;
@@ -597,6 +657,15 @@ fn read_algorithms(options: &OptionReader) -> Result<Vec<Alg>, Error> {
     }
     let algs: Vec<Alg> = Array::from(&value).iter().map(|a| a.as_string().and_then(|s| Alg::from_name(&s)).ok_or_else(bad)).collect::<Result<_, _>>()?;
     if algs.is_empty() { Err(bad()) } else { Ok(algs) }
+}
+
+/// An optional array of strings.
+fn string_list(options: &OptionReader, name: &str, problem: &str) -> Result<Vec<String>, Error> {
+    match options.get(name)? {
+        None => Ok(Vec::new()),
+        Some(v) if Array::is_array(&v) => Array::from(&v).iter().map(|s| s.as_string().ok_or_else(|| Error::invalid_argument(name, problem))).collect(),
+        Some(_) => Err(Error::invalid_argument(name, problem)),
+    }
 }
 
 fn error_response(status: u16, error: &str, description: &str, extra: &[(&str, &str)]) -> Result<Response, JsValue> {
@@ -614,12 +683,12 @@ fn error_response(status: u16, error: &str, description: &str, extra: &[(&str, &
 }
 
 impl Outcome {
-    fn unauthenticated(token_presented: bool, set_cookies: Vec<String>) -> Self {
-        Self { status: Status::Unauthenticated { token_presented }, claims: None, request: None, set_cookies }
+    fn only(status: Status, set_cookies: Vec<String>) -> Self {
+        Self { status, claims: None, request: None, set_cookies }
     }
 
     fn unavailable(retry_after_s: u64) -> Self {
-        Self { status: Status::Unavailable { retry_after_s }, claims: None, request: None, set_cookies: Vec::new() }
+        Self::only(Status::Unavailable { retry_after_s }, Vec::new())
     }
 
     fn to_js(&self) -> JsValue {
@@ -629,13 +698,9 @@ impl Outcome {
             Status::Refreshed => "refreshed",
             Status::Unauthenticated { .. } => "unauthenticated",
             Status::Unavailable { .. } => "unavailable",
+            Status::Forbidden => "forbidden",
         };
-        let claims = self
-            .claims
-            .as_ref()
-            .and_then(|c| serde_json::to_string(c).ok())
-            .and_then(|j| js_sys::JSON::parse(&j).ok())
-            .unwrap_or(JsValue::NULL);
+        let claims = self.claims.as_ref().and_then(|c| js_sys::JSON::parse(&c.json).ok()).unwrap_or(JsValue::NULL);
         let cookies: Array = self.set_cookies.iter().map(|c| JsValue::from_str(c)).collect();
         for (k, v) in [
             ("status", status.into()),
@@ -654,4 +719,3 @@ impl From<JsError> for Error {
         e.error
     }
 }
-
