@@ -464,7 +464,8 @@ impl Gateway {
     async fn refresh_shared(&self, refresh_token: &str) -> Result<TokenSet, Error> {
         let key = flight_key(refresh_token);
         let busy = || Error { retry_after_ms: Some(1_000.0), ..Error::new(ErrorCode::ServerError, "too many refreshes in flight") };
-        let mut ticket = match self.flights.borrow_mut().join(key, now()) {
+        let joined = self.flights.borrow_mut().join(key, now());
+        let mut ticket = match joined {
             Join::Done(tokens) => return Ok(tokens),
             Join::Busy => return Err(busy()),
             Join::Lead(ticket) => return self.lead(ticket, key, refresh_token).await,
