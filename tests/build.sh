@@ -33,15 +33,17 @@ build() { # out-dir, extra cargo args...
     wasm_pack "$out" "$@"
   fi
   rm -f "$out/.gitignore"
-  # RefreshError's class comes from a wasm-bindgen snippet whose path carries a hash. It is moved
-  # to a fixed name (and the glue's import rewritten), so the package has a stable file list: the
-  # entries re-export the very module the glue imports, and `err instanceof RefreshError` holds.
+  # The JS snippets (RefreshError's class, the gateway's helpers) come in paths that carry a
+  # hash. They are moved to fixed names (and the glue's imports rewritten), so the package has
+  # a stable file list: the entries re-export the very module the glue imports, and
+  # `err instanceof RefreshError` holds.
   local snippet
-  snippet="$(cd "$out" && find snippets -name refresh_error.js | head -n 1)"
-  [ -n "$snippet" ] || { echo "build: refresh_error.js snippet not found" >&2; exit 1; }
-  mv "$out/$snippet" "$out/refresh-error.js"
+  for snippet in $(cd "$out" && find snippets -name '*.js'); do
+    mv "$out/$snippet" "$out/$(basename "$snippet" .js | tr _ -).js"
+    # Only the import statements: the wasm's own import table names the original path.
+    sed -i "/^import /s#\./$snippet#./$(basename "$snippet" .js | tr _ -).js#" "$out/ida_refresh.js"
+  done
   rm -rf "$out/snippets"
-  sed -i "s#\./$snippet#./refresh-error.js#" "$out/ida_refresh.js"
   grep -q "from './refresh-error.js'" "$out/ida_refresh.js" || { echo "build: could not rewrite the snippet import" >&2; exit 1; }
   local raw gz
   raw=$(stat -c %s "$out/ida_refresh_bg.wasm")

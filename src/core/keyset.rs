@@ -98,6 +98,18 @@ impl KeySet {
         }
     }
 
+    /// The key, when it is at hand now; no fetch is started (the hot path).
+    pub fn peek(&mut self, kid: Option<&str>, now_ms: f64) -> Option<Rc<PublicKey>> {
+        self.settle(now_ms);
+        find_key(kid, &self.keys).cloned()
+    }
+
+    /// Whether a background refresh is due (`refresh_due` would start one).
+    pub fn refresh_due_at(&mut self, now_ms: f64) -> bool {
+        self.settle(now_ms);
+        self.fetched_ms.is_some_and(|at| now_ms - at >= self.timing.max_age_ms) && self.wait_ms(now_ms) <= 0.0
+    }
+
     /// Decides for a token that already waited for (or drove) a fetch: never starts another,
     /// so a request waits for at most one fetch.
     pub fn lookup_after_wait(&mut self, kid: Option<&str>, now_ms: f64) -> KeyLookup {
@@ -132,8 +144,7 @@ impl KeySet {
     /// in flight or was tried within the retry gap. Its keys keep serving meanwhile.
     pub fn refresh_due(&mut self, now_ms: f64) -> Option<FetchTicket> {
         self.settle(now_ms);
-        let old = self.fetched_ms.is_some_and(|at| now_ms - at >= self.timing.max_age_ms);
-        (old && self.wait_ms(now_ms) <= 0.0).then(|| self.start(now_ms))
+        self.refresh_due_at(now_ms).then(|| self.start(now_ms))
     }
 
     /// Reports a fetch: the keys it brought, or `None` when it failed (network, status, body,

@@ -65,6 +65,16 @@ impl KeyCache {
         Some(imported)
     }
 
+    /// The imported key, if it is already cached (the hot path needs no await).
+    pub fn cached(&self, key: &PublicKey) -> Option<JsValue> {
+        self.keys.borrow().get(&key.jwk).cloned()
+    }
+
+    /// SubtleCrypto's verify parameters for an algorithm.
+    pub fn verify_params(alg: Alg) -> Option<JsValue> {
+        params(alg).map(|(_, verify)| verify)
+    }
+
     /// Verifies `signature` over `data`. False for a bad signature, a key the runtime cannot
     /// import (e.g. Ed25519 where unsupported) or any WebCrypto error.
     pub async fn verify(&self, key: &PublicKey, signature: &[u8], data: &[u8]) -> bool {

@@ -12,7 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -103,6 +103,17 @@ export class AuthGateway {
 }
 "#;
 
+#[wasm_bindgen(module = "/src/js/gateway.js")]
+extern "C" {
+    /// `{ status, claims, request, setCookies }` in one crossing.
+    #[wasm_bindgen(js_name = outcome)]
+    fn js_outcome(status: &str, claims: Option<&str>, request: Option<Request>, set_cookies: Array) -> JsValue;
+
+    /// WebCrypto verify, resolving to `accepted` or `refused`.
+    #[wasm_bindgen(js_name = verifyThen)]
+    fn verify_then(params: &JsValue, key: &JsValue, signature: Uint8Array, data: Uint8Array, accepted: JsValue, refused: JsValue) -> Promise;
+}
+
 const GATEWAY_OPTIONS: [&str; 21] = [
     "baseUrl", "protocol", "tokenUrl", "clientId", "scope", "clientSecret", "upstream", "keys", "algorithms", "issuer", "audience",
     "leewaySeconds", "cookies", "stripHeaders", "refreshTimeoutMs", "refreshCookieMaxAgeSeconds", "coordinator", "fetch", "headers",
@@ -183,6 +194,24 @@ impl From<Rejection> for Refusal {
     }
 }
 
+/// What can be decided without waiting.
+enum Fast {
+    /// Decided.
+    Done(Outcome),
+    /// One WebCrypto signature check left (claims already passed); `accepted` if it holds.
+    Verify { params: JsValue, key: JsValue, signature: Vec<u8>, data: String, accepted: Outcome },
+    /// A refresh, a JWKS fetch or a key import is needed: the async path.
+    Slow,
+}
+
+/// The credentials a request carries.
+struct Presented {
+    token: Option<String>,
+    refresh_cookie: Option<String>,
+    /// Cookie credentials on a cross-site unsafe request.
+    forged: bool,
+}
+
 fn err(e: Error) -> JsValue {
     to_js(&e, None)
 }
@@ -198,16 +227,33 @@ impl AuthGateway {
     /// Authenticates and forwards, or answers 401 / 403 / 503 itself.
     pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
         let gw = self.gateway.clone();
+        let decided = match gw.decide_now(&request) {
+            Fast::Done(outcome) => Some(outcome),
+            Fast::Verify { .. } | Fast::Slow => None,
+        };
         promise(async move {
-            let outcome = gw.authenticate(&request, &ctx).await;
+            let outcome = match decided {
+                Some(outcome) => outcome,
+                None => gw.authenticate(&request, &ctx).await,
+            };
             gw.respond(outcome).await.map(JsValue::from)
         })
     }
 
-    /// The decision only: `{ status, claims, request, setCookies }`.
+    /// The decision only: `{ status, claims, request, setCookies }`. Decided at once when the
+    /// token's key is at hand (HS256, or a cached WebCrypto key: one signature check left).
     pub fn authenticate(&self, request: Request, ctx: JsValue) -> Promise {
-        let gw = self.gateway.clone();
-        promise(async move { Ok(gw.authenticate(&request, &ctx).await.to_js()) })
+        match self.gateway.decide_now(&request) {
+            Fast::Done(outcome) => Promise::resolve(&outcome.to_js()),
+            Fast::Verify { params, key, signature, data, accepted } => {
+                let refused = Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new());
+                verify_then(&params, &key, Uint8Array::from(&signature[..]), Uint8Array::from(data.as_bytes()), accepted.to_js(), refused.to_js())
+            }
+            Fast::Slow => {
+                let gw = self.gateway.clone();
+                promise(async move { Ok(gw.authenticate(&request, &ctx).await.to_js()) })
+            }
+        }
     }
 
     /// Refresh calls this instance has sent to the auth API (for tests and metrics).
@@ -345,7 +391,9 @@ impl Gateway {
         })
     }
 
-    async fn authenticate(self: &Rc<Self>, request: &Request, ctx: &JsValue) -> Outcome {
+    /// Reads the credentials: the Bearer header, else the access cookie; the refresh cookie;
+    /// and whether cookie credentials come with a forged cross-site request.
+    fn presented(&self, request: &Request) -> Presented {
         let headers = request.headers();
         let header = |name: &str| headers.get(name).ok().flatten();
         let cookie_header = header("cookie").unwrap_or_default();
@@ -356,13 +404,65 @@ impl Gateway {
         let from_cookie = bearer.is_none();
         let token = bearer.or_else(|| read_cookie(&cookie_header, &self.cookies.access)).filter(|t| !t.is_empty());
         let refresh_cookie = read_cookie(&cookie_header, &self.cookies.refresh).filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES);
-
-        if from_cookie && (token.is_some() || refresh_cookie.is_some()) {
+        let forged = from_cookie && (token.is_some() || refresh_cookie.is_some()) && {
             let url = request.url();
             let own = origin_of(&url).unwrap_or_default();
-            if forged(&request.method(), header("sec-fetch-site").as_deref(), header("origin").as_deref(), own, &self.allowed_origins) {
-                return Outcome::only(Status::Forbidden, Vec::new());
+            forged(&request.method(), header("sec-fetch-site").as_deref(), header("origin").as_deref(), own, &self.allowed_origins)
+        };
+        Presented { token, refresh_cookie, forged }
+    }
+
+    /// The decision when nothing needs waiting for: a refused or forged request, an HS256
+    /// token, or a token whose WebCrypto key is imported already (the signature check left).
+    fn decide_now(&self, request: &Request) -> Fast {
+        let Presented { token, refresh_cookie, forged } = self.presented(request);
+        if forged {
+            return Fast::Done(Outcome::only(Status::Forbidden, Vec::new()));
+        }
+        let Some(token) = token else {
+            return if refresh_cookie.is_some() { Fast::Slow } else { Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: false }, Vec::new())) };
+        };
+        let refused = || Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new()));
+        let Ok(parsed) = read_token(&token, &self.policy, self.hmac.is_some()) else { return refused() };
+        let mut webcrypto = None;
+        match (parsed.alg, &self.hmac) {
+            (Alg::Hs256, Some(hmac)) => {
+                if parsed.verify_hmac(hmac).is_err() {
+                    return refused();
+                }
             }
+            _ => {
+                let mut keys = self.keys.borrow_mut();
+                let now_ms = now();
+                if keys.refresh_due_at(now_ms) {
+                    return Fast::Slow;
+                }
+                let Some(key) = keys.peek(parsed.kid.as_deref(), now_ms) else { return Fast::Slow };
+                let (Some(crypto_key), Some(params)) = (self.crypto.cached(&key), KeyCache::verify_params(key.alg)) else { return Fast::Slow };
+                if parsed.agrees_with(&key).is_err() {
+                    return refused();
+                }
+                webcrypto = Some((params, crypto_key, parsed.signature.clone(), parsed.signing_input.to_owned()));
+            }
+        }
+        match parsed.claims(&self.policy, now()) {
+            Ok(claims) => {
+                let accepted = self.forward(request, &token, claims, Status::Authenticated, Vec::new());
+                match webcrypto {
+                    None => Fast::Done(accepted),
+                    Some((params, key, signature, data)) => Fast::Verify { params, key, signature, data, accepted },
+                }
+            }
+            // An expired token is refreshed only once its signature is known good: the async path.
+            Err(Rejection::Expired) if refresh_cookie.is_some() => Fast::Slow,
+            Err(_) => refused(),
+        }
+    }
+
+    async fn authenticate(self: &Rc<Self>, request: &Request, ctx: &JsValue) -> Outcome {
+        let Presented { token, refresh_cookie, forged } = self.presented(request);
+        if forged {
+            return Outcome::only(Status::Forbidden, Vec::new());
         }
         if let Some(token) = &token {
             match self.verify(token, ctx).await {
@@ -693,7 +793,6 @@ impl Outcome {
     }
 
     fn to_js(&self) -> JsValue {
-        let o = Object::new();
         let status = match self.status {
             Status::Authenticated => "authenticated",
             Status::Refreshed => "refreshed",
@@ -701,17 +800,8 @@ impl Outcome {
             Status::Unavailable { .. } => "unavailable",
             Status::Forbidden => "forbidden",
         };
-        let claims = self.claims.as_ref().and_then(|c| js_sys::JSON::parse(&c.json).ok()).unwrap_or(JsValue::NULL);
         let cookies: Array = self.set_cookies.iter().map(|c| JsValue::from_str(c)).collect();
-        for (k, v) in [
-            ("status", status.into()),
-            ("claims", claims),
-            ("request", self.request.as_ref().map_or(JsValue::NULL, JsValue::from)),
-            ("setCookies", cookies.into()),
-        ] {
-            let _ = Reflect::set(&o, &k.into(), &v);
-        }
-        o.into()
+        js_outcome(status, self.claims.as_ref().map(|c| c.json.as_str()), self.request.clone(), cookies)
     }
 }
 
