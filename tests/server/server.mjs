@@ -408,7 +408,7 @@ export function createDevServer(config = {}) {
         const fam = id ? famOf(id) : null;
         if (id && !fam) return send(res, 404, { error: "unknown family" });
         const counters = fam ? fam.counters : global.counters;
-        return send(res, 200, { ...counters, resourceRequests: resources, oversizedBytesSent, ...inflateStats, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
+        return send(res, 200, { ...counters, resourceRequests: resources, oversizedBytesSent, ...inflateStats, hanging: hanging.size, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
       }
       case "chaos": {
         global.chaos = body.rate > 0 && Array.isArray(body.faults) && body.faults.length ? { rate: Number(body.rate), faults: body.faults } : null;
