@@ -34,9 +34,15 @@ pub fn strip_cookies(header: &str, names: &[&str]) -> Option<String> {
 /// SameSite values the gateway accepts.
 pub const SAME_SITE: [&str; 3] = ["Strict", "Lax", "None"];
 
+/// The longest Max-Age a browser honours (RFC 6265bis: 400 days); a longer one is cut to it
+/// anyway, so writing more only misleads whoever reads the header.
+pub const MAX_COOKIE_AGE_S: u64 = 400 * 24 * 3600;
+
 /// A session cookie: `Name=value; Path=/; Secure; HttpOnly; SameSite=..; Max-Age=..`. A
-/// `__Host-` name requires exactly these attributes (Secure, Path=/, no Domain).
+/// `__Host-` name requires exactly these attributes (Secure, Path=/, no Domain). Max-Age is at
+/// most 400 days whatever it is given.
 pub fn session_cookie(name: &str, value: &str, same_site: &str, max_age_s: u64) -> String {
+    let max_age_s = max_age_s.min(MAX_COOKIE_AGE_S);
     format!("{name}={}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}", percent_encode(value, is_cookie_octet, false))
 }
 
@@ -155,5 +161,14 @@ mod tests {
         assert_eq!(read_cookie(&format!("__Host-ida-rt={value}"), "__Host-ida-rt").as_deref(), Some("rt; \"x\"%"));
         assert_eq!(clear_cookie("__Host-ida-at", "Strict"), "__Host-ida-at=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
         assert!(valid_name("__Host-ida-at") && !valid_name("a b") && !valid_name("") && !valid_name("a;b"));
+    }
+
+    #[test]
+    fn max_age_is_at_most_400_days() {
+        let age = |s: u64| session_cookie("__Host-ida-rt", "v", "Lax", s).rsplit_once("Max-Age=").map(|(_, a)| a.to_owned());
+        assert_eq!(age(34_560_000).as_deref(), Some("34560000"));
+        assert_eq!(age(34_560_001).as_deref(), Some("34560000"));
+        assert_eq!(age(u64::MAX).as_deref(), Some("34560000"));
+        assert_eq!(age(0).as_deref(), Some("0"));
     }
 }

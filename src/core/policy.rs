@@ -13,11 +13,14 @@ pub struct RetryPolicy {
     pub max_delay_ms: f64,
     /// After a failed series, nothing is sent for this long (or the Retry-After, if longer).
     pub cooldown_ms: f64,
+    /// The longest Retry-After honoured for the cooldown: one absurd header must not block a
+    /// tab for years.
+    pub max_cooldown_ms: f64,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 4, base_delay_ms: 200.0, max_delay_ms: 30_000.0, cooldown_ms: 30_000.0 }
+        Self { max_attempts: 4, base_delay_ms: 200.0, max_delay_ms: 30_000.0, cooldown_ms: 30_000.0, max_cooldown_ms: 600_000.0 }
     }
 }
 
@@ -36,7 +39,8 @@ impl RetryPolicy {
         }
         ms("retry.baseDelayMs", self.base_delay_ms)?;
         ms("retry.maxDelayMs", self.max_delay_ms)?;
-        ms("retry.cooldownMs", self.cooldown_ms)
+        ms("retry.cooldownMs", self.cooldown_ms)?;
+        ms("retry.maxCooldownMs", self.max_cooldown_ms)
     }
 
     /// How long to wait after failed attempt number `attempt` (1-based) before the next one;
@@ -55,9 +59,12 @@ impl RetryPolicy {
         }
     }
 
-    /// How long the cooldown after a failed series lasts.
+    /// How long the cooldown after a failed series lasts: `cooldownMs`, or the Retry-After if
+    /// longer, but a Retry-After counts for at most `maxCooldownMs`. The cap applies to the
+    /// server's header only: a `cooldownMs` the app chose above it is kept.
     pub fn cooldown_after(&self, error: &Error) -> f64 {
-        self.cooldown_ms.max(error.retry_after_ms.unwrap_or(0.0))
+        let retry_after = error.retry_after_ms.unwrap_or(0.0).min(self.max_cooldown_ms);
+        self.cooldown_ms.max(retry_after)
     }
 }
 
@@ -114,6 +121,19 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_is_capped_for_the_cooldown() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.cooldown_after(&err(ErrorCode::RateLimited, Some(99_999_999_000.0))), 600_000.0);
+        assert_eq!(p.cooldown_after(&err(ErrorCode::RateLimited, Some(f64::INFINITY))), 600_000.0);
+        assert_eq!(p.cooldown_after(&err(ErrorCode::RateLimited, Some(600_001.0))), 600_000.0);
+        assert_eq!(p.cooldown_after(&err(ErrorCode::RateLimited, Some(599_999.0))), 599_999.0);
+        let short = RetryPolicy { max_cooldown_ms: 10_000.0, ..p };
+        assert_eq!(short.cooldown_after(&err(ErrorCode::RateLimited, Some(60_000.0))), 30_000.0, "cooldownMs itself is kept");
+        let none = RetryPolicy { cooldown_ms: 0.0, max_cooldown_ms: 0.0, ..p };
+        assert_eq!(none.cooldown_after(&err(ErrorCode::RateLimited, Some(60_000.0))), 0.0);
+    }
+
+    #[test]
     fn only_transient_errors_are_retried() {
         let p = RetryPolicy::default();
         for code in [ErrorCode::InvalidRefreshToken, ErrorCode::BadResponse, ErrorCode::UnexpectedStatus, ErrorCode::InvalidArgument] {
@@ -130,6 +150,10 @@ mod tests {
         assert!(bad.validate().unwrap_err().message.starts_with("retry.maxAttempts"));
         let bad = RetryPolicy { cooldown_ms: f64::NAN, ..RetryPolicy::default() };
         assert!(bad.validate().unwrap_err().message.starts_with("retry.cooldownMs"));
+        for v in [f64::NAN, -1.0, 86_400_001.0, f64::INFINITY] {
+            let bad = RetryPolicy { max_cooldown_ms: v, ..RetryPolicy::default() };
+            assert!(bad.validate().unwrap_err().message.starts_with("retry.maxCooldownMs"), "{v}");
+        }
         assert!(RetryPolicy::default().validate().is_ok());
     }
 

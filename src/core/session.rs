@@ -507,6 +507,18 @@ mod tests {
     }
 
     #[test]
+    fn an_absurd_retry_after_cools_down_for_at_most_max_cooldown() {
+        let mut state = state_with_fresh_session();
+        // `Retry-After: 99999999` (about 3 years) through the real header parser.
+        let retry_after_ms = super::super::http_date::parse_retry_after("99999999", T0);
+        assert_eq!(retry_after_ms, Some(99_999_999_000.0));
+        let err = Error { retry_after_ms, ..Error::new(ErrorCode::RateLimited, "slow down") };
+        state.fail(err, T0);
+        assert!(matches!(state.plan(&Demand::Explicit, T0 + 599_999.0), Plan::Fail(_)), "still cooling");
+        assert_eq!(state.plan(&Demand::Explicit, T0 + 600_000.0), Plan::Refresh, "cooldown over after maxCooldownMs");
+    }
+
+    #[test]
     fn refused_refresh_token_ends_the_session_only_once_the_access_token_expires() {
         let mut state = state_with_fresh_session();
         let refused = Error::new(ErrorCode::InvalidRefreshToken, "no");

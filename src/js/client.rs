@@ -41,6 +41,8 @@ export interface RetryOptions {
   maxDelayMs?: number;
   /** Nothing is sent for this long after a failed series, or the Retry-After if longer (default 30000 ms). */
   cooldownMs?: number;
+  /** The longest Retry-After honoured for the cooldown; a longer one counts as this (default 600000 ms). */
+  maxCooldownMs?: number;
 }
 
 export interface RefreshClientOptions extends RefreshOptions {
@@ -322,7 +324,7 @@ impl RefreshClient {
 fn read_policy(options: &OptionReader) -> Result<ClientPolicy, Error> {
     let defaults = RetryPolicy::default();
     let retry_value = options.get("retry")?.unwrap_or(JsValue::UNDEFINED);
-    let retry = OptionReader::nested(&retry_value, "retry", "retry.", &["maxAttempts", "baseDelayMs", "maxDelayMs", "cooldownMs"])?;
+    let retry = OptionReader::nested(&retry_value, "retry", "retry.", &["maxAttempts", "baseDelayMs", "maxDelayMs", "cooldownMs", "maxCooldownMs"])?;
     let attempts = retry.number("maxAttempts")?.unwrap_or(f64::from(defaults.max_attempts));
     if attempts.fract() != 0.0 || !(1.0..=100.0).contains(&attempts) {
         return Err(Error::invalid_argument("retry.maxAttempts", "must be a whole number from 1 to 100"));
@@ -332,6 +334,7 @@ fn read_policy(options: &OptionReader) -> Result<ClientPolicy, Error> {
         base_delay_ms: retry.number("baseDelayMs")?.unwrap_or(defaults.base_delay_ms),
         max_delay_ms: retry.number("maxDelayMs")?.unwrap_or(defaults.max_delay_ms),
         cooldown_ms: retry.number("cooldownMs")?.unwrap_or(defaults.cooldown_ms),
+        max_cooldown_ms: retry.number("maxCooldownMs")?.unwrap_or(defaults.max_cooldown_ms),
     };
     policy.validate()?;
     let margin_s = options.number("refreshMarginSeconds")?.unwrap_or(60.0);

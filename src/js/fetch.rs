@@ -1,5 +1,6 @@
-//! The fetch transport: builds the request, enforces the timeout with an AbortController, and
-//! reads the body up to a cap without buffering more.
+//! The fetch transport: builds the request, enforces the timeout with an AbortController
+//! (aborting too when the future is dropped unfinished), and reads the body up to a cap of
+//! decoded bytes without buffering more.
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -11,7 +12,7 @@ use super::error::JsError;
 use super::global::{global_fetch, has_global, method, spawn, Timer};
 use super::options::OptionReader;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::request::{validate_timeout_ms, RefreshRequest, DEFAULT_TIMEOUT_MS};
+use crate::core::request::{validate_timeout_ms, RefreshRequest, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES};
 
 /// How requests are sent: the options shared by `refresh()` and everything built on it.
 #[derive(Clone)]
@@ -84,6 +85,7 @@ impl Transport {
         if let Some(c) = &controller {
             init.set_signal(Some(&c.signal()));
         }
+        let mut guard = AbortOnDrop::new(controller.clone());
         let deadline = Deadline::start(self.timeout_ms, controller);
         let sent = match &self.fetch {
             Some(f) => f.call2(&JsValue::UNDEFINED, &url.into(), &init).map(|v| Promise::resolve(&v)),
@@ -100,6 +102,7 @@ impl Transport {
         let retry_after = header("retry-after");
         let date = header("date");
         let body = read_capped(&response, &deadline, max_body).await?;
+        guard.completed();
         Ok(RawResponse { status, retry_after, date, body, received_at_ms: js_sys::Date::now() })
     }
 
@@ -187,50 +190,99 @@ impl Deadline {
     }
 }
 
+/// Aborts the fetch when dropped before `completed()`: a caller that drops the future of an
+/// unfinished exchange (a lost race, a cancelled request) must not leave the connection
+/// downloading in the background. The same idea as reqwest's wasm `AbortGuard`.
+pub(crate) struct AbortOnDrop {
+    controller: Option<AbortController>,
+}
+
+impl AbortOnDrop {
+    pub(crate) fn new(controller: Option<AbortController>) -> Self {
+        Self { controller }
+    }
+
+    /// The exchange is over: nothing is left to abort.
+    pub(crate) fn completed(&mut self) {
+        self.controller = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.controller.take() {
+            c.abort();
+        }
+    }
+}
+
+/// Reads the body of any `Response` (a fetch answer, a Durable Object's reply) as a stream,
+/// up to `cap` decoded bytes, within `timeout_ms`. Over the cap it fails with `bad_response`
+/// and cancels the stream; on timeout, `timeout`. Dropping the future cancels the stream too.
+pub async fn read_body(response: &Response, cap: usize, timeout_ms: u32) -> Result<Vec<u8>, JsError> {
+    read_capped(response, &Deadline::start(timeout_ms, None), cap).await
+}
+
+/// A stream reader that is cancelled when dropped before the end of the stream: every early
+/// exit (over the cap, timeout, a dropped future) tells the source to stop sending.
+struct Reader {
+    reader: JsValue,
+    read: Function,
+    finished: bool,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let pending = method(&self.reader, "cancel").and_then(|cancel| cancel.call0(&self.reader).ok());
+        if let Some(pending) = pending {
+            // Awaited only so that a rejection (an already errored stream) is not unhandled.
+            let pending = Promise::resolve(&pending);
+            spawn(async move {
+                let _ = JsFuture::from(pending).await;
+            });
+        }
+    }
+}
+
+/// The body, cut at `cap` decoded bytes. Content-Length is a claim, not a limit: a compressed
+/// body of a few KiB can inflate to gigabytes, so even a small declared length is read as a
+/// stream, and each chunk's length is checked before it is copied into wasm memory (which
+/// never shrinks). A declared length over the cap is refused without reading.
 async fn read_capped(response: &Response, deadline: &Deadline, cap: usize) -> Result<Vec<u8>, JsError> {
-    let too_large = || -> JsError { Error::bad_response("body is larger than 64 KiB").into() };
+    let too_large = || -> JsError {
+        let message = if cap == MAX_BODY_BYTES { "body is larger than 64 KiB" } else { "body is over the size cap" };
+        Error::bad_response(message).into()
+    };
+    let unreadable = || -> JsError { Error::bad_response("body could not be read").into() };
     let declared = response.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     let Some(stream) = response.body() else { return Ok(Vec::new()) };
-    // A declared length within the cap is enforced by fetch itself: read it in one step.
-    if declared.is_some_and(|n| n <= cap as u64) {
-        let buffer = response.array_buffer().map_err(|_| Error::bad_response("body could not be read"))?;
-        let bytes = deadline.race(buffer).await?;
-        return Ok(Uint8Array::new(&bytes).to_vec());
-    }
-    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    let cancel = |reader: &web_sys::ReadableStreamDefaultReader| {
-        let pending = reader.cancel();
-        spawn(async move {
-            let _ = JsFuture::from(pending).await;
-        });
-    };
+    // Through the methods, not web-sys's bindings: a stream from a fetch option may be any
+    // object, and a throwing call must become an error, not a trap.
+    let reader = method(&stream, "getReader").and_then(|get| get.call0(&stream).ok()).ok_or_else(unreadable)?;
+    let read = method(&reader, "read").ok_or_else(unreadable)?;
+    let mut reader = Reader { reader, read, finished: false };
     if declared.is_some_and(|n| n > cap as u64) {
-        cancel(&reader);
         return Err(too_large());
     }
     let mut body = Vec::new();
     loop {
-        let chunk = match deadline.race(reader.read()).await {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                cancel(&reader);
-                return Err(e);
-            }
-        };
+        let pending = reader.read.call0(&reader.reader).map_err(|_| unreadable())?;
+        let chunk = deadline.race(Promise::resolve(&pending)).await?;
         if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+            reader.finished = true;
             return Ok(body);
         }
         let bytes = Reflect::get(&chunk, &"value".into()).unwrap_or(JsValue::UNDEFINED);
-        let Some(bytes) = bytes.dyn_ref::<Uint8Array>() else {
-            cancel(&reader);
-            return Err(Error::bad_response("body could not be read").into());
-        };
-        if body.len() + bytes.length() as usize > cap {
-            cancel(&reader);
+        let bytes = bytes.dyn_ref::<Uint8Array>().ok_or_else(unreadable)?;
+        let len = bytes.length() as usize;
+        if len > cap - body.len() {
             return Err(too_large());
         }
         let start = body.len();
-        body.resize(start + bytes.length() as usize, 0);
+        body.resize(start + len, 0);
         bytes.copy_to(&mut body[start..]);
     }
 }

@@ -187,6 +187,20 @@ export const scenarios = {
     client.dispose();
   },
 
+  async "an absurd Retry-After cools down for at most retry.maxCooldownMs"({ lib, dev }) {
+    const s = await dev.mint();
+    await dev.queue(s.family, [{ status: 429, retryAfter: 99999999 }]);
+    const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, autoRefresh: false, retry: { maxAttempts: 1, cooldownMs: 0, maxCooldownMs: 300 } });
+    const e = await check.rejects(client.refresh(), "rate_limited", "429");
+    check.equal(e.retryAfterMs, 99_999_999_000, "retryAfterMs as sent");
+    await check.rejects(client.refresh(), "rate_limited", "cooling down");
+    check.equal(await dev.requests(s.family), 1, "nothing sent in the cooldown");
+    // Without the cap this cooldown would last about 3 years.
+    await waitFor(() => client.refresh().then(() => true, () => false), 3_000, "a refresh once maxCooldownMs has passed");
+    check.equal(await dev.requests(s.family), 2, "one request after the cooldown");
+    client.dispose();
+  },
+
   async "a failed series keeps the session and serves a still-valid token"({ lib, dev }) {
     const s = await dev.mint({ ttlSeconds: 60 });
     const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, accessToken: s.accessToken, autoRefresh: false, retry: { maxAttempts: 3, baseDelayMs: 5, cooldownMs: 60_000 } });
@@ -386,6 +400,7 @@ export const scenarios = {
       [{ storage: { get() {} } }, "storage"],
       [{ retry: { maxAttempts: 0 } }, "retry.maxAttempts"],
       [{ retry: { jitter: 1 } }, "retry.jitter"],
+      [{ retry: { maxCooldownMs: -1 } }, "retry.maxCooldownMs"],
       [{ refreshMarginSeconds: -1 }, "refreshMarginSeconds"],
       [{ autoRefresh: "yes" }, "autoRefresh"],
       [{ accessToken: "at" }, "accessToken"],

@@ -10,6 +10,8 @@ import http from "node:http";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import zlib from "node:zlib";
+import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -37,6 +39,9 @@ export function createDevServer(config = {}) {
   const global = { faults: [], sticky: null, counters: newCounters(), chaos: null };
   let resources = 0;
   let oversizedBytesSent = 0;
+  // The `inflate` fault: compressed bytes written, and answers the client closed before their end.
+  const inflateStats = { inflateBytesSent: 0, inflateCut: 0 };
+  const inflateBodies = new Map(); // "gzip:N" -> Promise<Buffer>, made once
 
   function newCounters() {
     return { refreshRequests: 0, rotations: 0, graceHits: 0, revocations: 0, rejected: 0, faultsServed: 0 };
@@ -197,6 +202,41 @@ export function createDevServer(config = {}) {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const hanging = new Set();
 
+  // A JSON object of exactly `size` bytes ({"padding":"aaa..."}), compressed as a stream (the
+  // inflated body never exists here) and flushed after each MiB of input: the pieces are sent
+  // apart, so a client that stops reading is seen to stop even when the whole body is small
+  // (gzip does about 1000:1 on this, brotli far more: 32 MiB is ~33 KiB gzip, ~1 KiB br).
+  function inflateBody(encoding, size) {
+    const key = `${encoding}:${size}`;
+    if (!inflateBodies.has(key)) inflateBodies.set(key, compressFiller(encoding, size));
+    return inflateBodies.get(key);
+  }
+  async function compressFiller(encoding, size) {
+    const br = encoding === "br";
+    const z = br
+      ? zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: size } })
+      : zlib.createGzip({ level: 9 });
+    let out = [];
+    z.on("data", (c) => out.push(c));
+    const pieces = [];
+    const flush = () => new Promise((resolve) => z.flush(br ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH, resolve));
+    const head = '{"padding":"';
+    const tail = '"}';
+    const filler = Buffer.alloc(1 << 20, 0x61);
+    z.write(head);
+    for (let left = Math.max(0, size - head.length - tail.length); left > 0; left -= filler.length) {
+      z.write(left >= filler.length ? filler : filler.subarray(0, left));
+      await flush();
+      pieces.push(Buffer.concat(out));
+      out = [];
+    }
+    const ended = once(z, "end");
+    z.end(tail);
+    await ended;
+    pieces.push(Buffer.concat(out));
+    return pieces.filter((p) => p.length);
+  }
+
   // Applies a fault. Returns true when the fault produced the whole answer.
   async function applyFault(fault, req, res, counters) {
     counters.faultsServed += 1;
@@ -220,6 +260,28 @@ export function createDevServer(config = {}) {
     if (fault.trickle) {
       // A valid body, sent one byte every `trickle` ms.
       return false;
+    }
+    if (fault.inflate) {
+      const encoding = fault.inflate === "br" ? "br" : "gzip";
+      const pieces = await inflateBody(encoding, Math.max(0, Number(fault.bytes ?? 32 << 20)));
+      const length = pieces.reduce((n, p) => n + p.length, 0);
+      res.writeHead(200, { "Content-Type": "application/json", "Content-Encoding": encoding, "Content-Length": length });
+      res.on("error", () => {});
+      res.on("close", () => {
+        if (!res.writableFinished) inflateStats.inflateCut += 1;
+      });
+      // One piece (a MiB inflated) every 5 ms: a client that stops reading early closes the
+      // connection before the end, which `inflateBytesSent` and `inflateCut` show.
+      for (const [i, piece] of pieces.entries()) {
+        if (res.destroyed) break;
+        inflateStats.inflateBytesSent += piece.length;
+        if (i === pieces.length - 1) res.end(piece);
+        else {
+          res.write(piece);
+          await sleep(5);
+        }
+      }
+      return true;
     }
     if (fault.body !== undefined || fault.status !== undefined || fault.oversizedBytes) {
       const headers = {};
@@ -346,7 +408,7 @@ export function createDevServer(config = {}) {
         const fam = id ? famOf(id) : null;
         if (id && !fam) return send(res, 404, { error: "unknown family" });
         const counters = fam ? fam.counters : global.counters;
-        return send(res, 200, { ...counters, resourceRequests: resources, oversizedBytesSent, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
+        return send(res, 200, { ...counters, resourceRequests: resources, oversizedBytesSent, ...inflateStats, hanging: hanging.size, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
       }
       case "chaos": {
         global.chaos = body.rate > 0 && Array.isArray(body.faults) && body.faults.length ? { rate: Number(body.rate), faults: body.faults } : null;

@@ -9,7 +9,7 @@ async function spa(): Promise<void> {
   const claims: Record<string, unknown> | null = result.claims;
   void token, expires, claims;
 
-  const client = new RefreshClient({ storage: "localStorage", refreshMarginSeconds: 30, retry: { maxAttempts: 3 }, crossTab: true });
+  const client = new RefreshClient({ storage: "localStorage", refreshMarginSeconds: 30, retry: { maxAttempts: 3, maxCooldownMs: 120_000 }, crossTab: true });
   const off: () => void = client.on("signedOut", ({ reason }) => {
     const r: "invalid_refresh_token" | "signOut" | "otherTab" = reason;
     void r;
