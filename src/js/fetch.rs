@@ -286,9 +286,3 @@ async fn read_capped(response: &Response, deadline: &Deadline, cap: usize) -> Re
         bytes.copy_to(&mut body[start..]);
     }
 }
-
-/// Reads any response's body up to `cap` bytes within `timeout_ms`.
-pub async fn read_body(response: &Response, cap: usize, timeout_ms: u32) -> Result<Vec<u8>, JsError> {
-    let deadline = Deadline::start(timeout_ms, None);
-    read_capped(response, &deadline, cap).await
-}

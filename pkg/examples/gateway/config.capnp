@@ -22,6 +22,7 @@ const gateway :Workerd.Worker = (
     (name = "coordinator.js", esModule = embed "../../coordinator.js"),
     (name = "wasm/ida_refresh.js", esModule = embed "../../wasm/ida_refresh.js"),
     (name = "wasm/refresh-error.js", esModule = embed "../../wasm/refresh-error.js"),
+    (name = "wasm/gateway.js", esModule = embed "../../wasm/gateway.js"),
     (name = "wasm/ida_refresh_bg.wasm", wasm = embed "../../wasm/ida_refresh_bg.wasm"),
   ],
   compatibilityDate = "2025-09-01",
