@@ -170,7 +170,8 @@ pub struct Token<'t> {
     pub signing_input: &'t str,
     /// The decoded signature.
     pub signature: Vec<u8>,
-    payload: Vec<u8>,
+    /// Decoded only once the signature holds.
+    payload: &'t str,
 }
 
 /// The first step: size, structure, header rules and the allowlist. HS256 needs a secret.
@@ -181,8 +182,7 @@ pub fn read_token<'t>(token: &'t str, policy: &Policy, has_hmac: bool) -> Result
     let (signing_input, signature) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
     let (header, payload) = signing_input.split_once('.').ok_or(Rejection::Malformed)?;
     let header = decode_url(header).and_then(|h| Json::parse(&h)).ok_or(Rejection::Malformed)?;
-    let (payload, signature) = (decode_url(payload), decode_url(signature));
-    let (Json::Object(members), Some(payload), Some(signature)) = (&header, payload, signature) else {
+    let (Json::Object(members), Some(signature)) = (&header, decode_url(signature)) else {
         return Err(Rejection::Malformed);
     };
     // A member given twice is read differently by different libraries: refuse the ambiguity.
@@ -242,7 +242,7 @@ impl Token<'_> {
     /// Applies the claim rules to a token whose signature has been verified: `exp` required;
     /// `nbf`, `iat`, `iss`, `aud` with leeway.
     pub fn claims(self, policy: &Policy, now_ms: f64) -> Result<VerifiedClaims, Rejection> {
-        let json = String::from_utf8(self.payload).map_err(|_| Rejection::Claims)?;
+        let json = decode_url(self.payload).and_then(|p| String::from_utf8(p).ok()).ok_or(Rejection::Claims)?;
         let parsed = Json::parse(json.as_bytes());
         let Some(Json::Object(members)) = &parsed else {
             return Err(Rejection::Claims);

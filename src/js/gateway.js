@@ -10,3 +10,26 @@ export function outcome(status, claims, request, setCookies) {
 export function verifyThen(params, key, signature, data, accepted, refused) {
   return crypto.subtle.verify(params, key, signature, data).then((ok) => (ok ? accepted : refused), () => refused);
 }
+
+// The request to forward: the URL moved to `origin` (undefined: kept, for a service binding),
+// the client's identity headers removed, Authorization set (undefined: the request's own Bearer
+// header is the token), the Cookie header replaced (a string), removed (null) or kept
+// (undefined); redirects go back to the client, as a proxy should.
+export function forwardRequest(request, origin, authorization, cookie, strip) {
+  let url = request.url;
+  if (origin !== undefined) {
+    const path = url.indexOf("/", url.indexOf("//") + 2);
+    url = origin + (path < 0 ? "/" : url.slice(path));
+  }
+  const headers = new Headers(request.headers);
+  for (const name of strip) headers.delete(name);
+  if (authorization !== undefined) headers.set("authorization", authorization);
+  if (cookie === null) headers.delete("cookie");
+  else if (cookie !== undefined) headers.set("cookie", cookie);
+  const init = { method: request.method, headers, redirect: "manual" };
+  if (request.body) {
+    init.body = request.body;
+    init.duplex = "half";
+  }
+  return new Request(url, init);
+}

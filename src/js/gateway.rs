@@ -109,6 +109,10 @@ extern "C" {
     #[wasm_bindgen(js_name = outcome)]
     fn js_outcome(status: &str, claims: Option<&str>, request: Option<Request>, set_cookies: Array) -> JsValue;
 
+    /// The request to forward (see gateway.js); `None` and `undefined` keep what the request has.
+    #[wasm_bindgen(catch, js_name = forwardRequest)]
+    fn forward_request(request: &Request, origin: Option<&str>, authorization: Option<&str>, cookie: &JsValue, strip: &Array) -> Result<Request, JsValue>;
+
     /// WebCrypto verify, resolving to `accepted` or `refused`.
     #[wasm_bindgen(js_name = verifyThen)]
     fn verify_then(params: &JsValue, key: &JsValue, signature: Uint8Array, data: Uint8Array, accepted: JsValue, refused: JsValue) -> Promise;
@@ -157,7 +161,8 @@ struct Gateway {
     keys: RefCell<KeySet>,
     crypto: KeyCache,
     cookies: CookieNames,
-    strip: Vec<String>,
+    /// `stripHeaders`, lowercased, as the JS array the forwarding snippet takes.
+    strip: Array,
     allowed_origins: Vec<String>,
     refresh_max_age_s: u64,
     coordinator: Option<JsValue>,
@@ -206,6 +211,9 @@ enum Fast {
 
 /// The credentials a request carries.
 struct Presented {
+    cookie_header: String,
+    /// The token came in an `Authorization: Bearer` header (forwarded as it is).
+    bearer: bool,
     token: Option<String>,
     refresh_cookie: Option<String>,
     /// Cookie credentials on a cross-site unsafe request.
@@ -346,7 +354,7 @@ impl Gateway {
 
         let strip = string_list(&options, "stripHeaders", "must be an array of header names")?
             .into_iter()
-            .map(|h| h.to_ascii_lowercase())
+            .map(|h| JsValue::from_str(&h.to_ascii_lowercase()))
             .collect();
         let allowed_origins = string_list(&options, "allowedOrigins", "must be an array of origins (scheme://host[:port])")?;
         if allowed_origins.iter().any(|o| origin_of(o) != Some(o.as_str())) {
@@ -397,11 +405,14 @@ impl Gateway {
         let headers = request.headers();
         let header = |name: &str| headers.get(name).ok().flatten();
         let cookie_header = header("cookie").unwrap_or_default();
-        let bearer = header("authorization").and_then(|a| {
+        let authorization = header("authorization");
+        let bearer = authorization.as_deref().and_then(|a| {
             let (scheme, token) = a.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
         });
         let from_cookie = bearer.is_none();
+        // Forwarded untouched only when it already reads exactly `Bearer <token>`.
+        let has_bearer = bearer.as_deref().is_some_and(|t| authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")) == Some(t));
         let token = bearer.or_else(|| read_cookie(&cookie_header, &self.cookies.access)).filter(|t| !t.is_empty());
         let refresh_cookie = read_cookie(&cookie_header, &self.cookies.refresh).filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES);
         let forged = from_cookie && (token.is_some() || refresh_cookie.is_some()) && {
@@ -409,14 +420,15 @@ impl Gateway {
             let own = origin_of(&url).unwrap_or_default();
             forged(&request.method(), header("sec-fetch-site").as_deref(), header("origin").as_deref(), own, &self.allowed_origins)
         };
-        Presented { token, refresh_cookie, forged }
+        Presented { cookie_header, bearer: has_bearer, token, refresh_cookie, forged }
     }
 
     /// The decision when nothing needs waiting for: a refused or forged request, an HS256
     /// token, or a token whose WebCrypto key is imported already (the signature check left).
     fn decide_now(&self, request: &Request) -> Fast {
-        let Presented { token, refresh_cookie, forged } = self.presented(request);
-        if forged {
+        let presented = self.presented(request);
+        let Presented { token, refresh_cookie, forged, .. } = &presented;
+        if *forged {
             return Fast::Done(Outcome::only(Status::Forbidden, Vec::new()));
         }
         let Some(token) = token else {
@@ -447,7 +459,7 @@ impl Gateway {
         }
         match parsed.claims(&self.policy, now()) {
             Ok(claims) => {
-                let accepted = self.forward(request, &token, claims, Status::Authenticated, Vec::new());
+                let accepted = self.forward(request, &token, claims, Status::Authenticated, Vec::new(), &presented);
                 match webcrypto {
                     None => Fast::Done(accepted),
                     Some((params, key, signature, data)) => Fast::Verify { params, key, signature, data, accepted },
@@ -460,13 +472,14 @@ impl Gateway {
     }
 
     async fn authenticate(self: &Rc<Self>, request: &Request, ctx: &JsValue) -> Outcome {
-        let Presented { token, refresh_cookie, forged } = self.presented(request);
-        if forged {
+        let presented = self.presented(request);
+        let Presented { token, refresh_cookie, forged, .. } = &presented;
+        if *forged {
             return Outcome::only(Status::Forbidden, Vec::new());
         }
         if let Some(token) = &token {
             match self.verify(token, ctx).await {
-                Ok(claims) => return self.forward(request, token, claims, Status::Authenticated, Vec::new()),
+                Ok(claims) => return self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented),
                 // Only a missing or expired token is refreshed; any other failure is final.
                 Err(Refusal::Rejected(Rejection::Expired)) if refresh_cookie.is_some() => {}
                 Err(Refusal::Unavailable(retry_after_s)) => return Outcome::only(Status::Unavailable { retry_after_s }, Vec::new()),
@@ -484,7 +497,7 @@ impl Gateway {
                 match self.verify(access.expose(), ctx).await {
                     Ok(claims) => {
                         let cookies = self.session_cookies(&tokens, &refresh_token, &claims);
-                        self.forward(request, access.expose(), claims, Status::Refreshed, cookies)
+                        self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented)
                     }
                     Err(Refusal::Unavailable(retry_after_s)) => Outcome::unavailable(retry_after_s),
                     // The auth server's own token does not verify: a configuration problem.
@@ -651,38 +664,21 @@ impl Gateway {
     }
 
     /// The request to forward: a fresh Authorization, the client's identity headers and the
-    /// gateway's cookies removed, the URL moved to the origin.
-    fn forward(&self, request: &Request, token: &str, claims: VerifiedClaims, status: Status, set_cookies: Vec<String>) -> Outcome {
-        let build = || -> Result<Request, JsValue> {
-            let headers = Headers::new_with_headers(&request.headers())?;
-            for name in &self.strip {
-                headers.delete(name)?;
-            }
-            headers.set("Authorization", &["Bearer ", token].concat())?;
-            match headers.get("cookie")?.and_then(|c| strip_cookies(&c, &[&self.cookies.access, &self.cookies.refresh])) {
-                Some(rest) => headers.set("Cookie", &rest)?,
-                None => headers.delete("Cookie")?,
-            }
-            // One Request, built once: redirects go back to the client, as a proxy should.
-            let init = Object::new();
-            Reflect::set(&init, &"method".into(), &request.method().into())?;
-            Reflect::set(&init, &"headers".into(), &headers)?;
-            Reflect::set(&init, &"redirect".into(), &"manual".into())?;
-            if let Some(body) = request.body() {
-                Reflect::set(&init, &"body".into(), &body)?;
-                Reflect::set(&init, &"duplex".into(), &"half".into())?;
-            }
-            let url = request.url();
-            let url = match &self.upstream {
-                Upstream::Origin(origin) => {
-                    let path = origin_of(&url).and_then(|o| url.get(o.len()..)).unwrap_or("/");
-                    [origin.as_str(), if path.is_empty() { "/" } else { path }].concat()
-                }
-                Upstream::Binding(_) => url,
-            };
-            Request::new_with_str_and_init(&url, init.unchecked_ref())
+    /// gateway's cookies removed, the URL moved to the origin. Built in one JS call.
+    fn forward(&self, request: &Request, token: &str, claims: VerifiedClaims, status: Status, set_cookies: Vec<String>, presented: &Presented) -> Outcome {
+        let (cookie_header, bearer) = (presented.cookie_header.as_str(), presented.bearer && matches!(status, Status::Authenticated));
+        let own = [self.cookies.access.as_str(), self.cookies.refresh.as_str()];
+        let cookie = if own.iter().any(|name| cookie_header.contains(name)) {
+            strip_cookies(cookie_header, &own).map_or(JsValue::NULL, |rest| JsValue::from_str(&rest))
+        } else {
+            JsValue::UNDEFINED
         };
-        match build() {
+        let origin = match &self.upstream {
+            Upstream::Origin(origin) => Some(origin.as_str()),
+            Upstream::Binding(_) => None,
+        };
+        let authorization = (!bearer).then(|| ["Bearer ", token].concat());
+        match forward_request(request, origin, authorization.as_deref(), &cookie, &self.strip) {
             Ok(forwarded) => Outcome { status, claims: Some(claims), request: Some(forwarded), set_cookies },
             Err(_) => Outcome::unavailable(5),
         }
