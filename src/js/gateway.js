@@ -6,9 +6,10 @@ export function outcome(status, claims, request, setCookies) {
   return { status, claims: claims === undefined ? null : JSON.parse(claims), request: request ?? null, setCookies };
 }
 
-// A WebCrypto signature check whose verdict picks one of two outcomes already built.
-export function verifyThen(params, key, signature, data, accepted, refused) {
-  return crypto.subtle.verify(params, key, signature, data).then((ok) => (ok ? accepted : refused), () => refused);
+// A WebCrypto signature check: `accepted` (built already) if it holds, else the refusal.
+export function verifyThen(params, key, signature, data, accepted) {
+  const refused = () => outcome("unauthenticated", undefined, null, []);
+  return crypto.subtle.verify(params, key, signature, data).then((ok) => (ok ? accepted : refused()), refused);
 }
 
 // The request to forward: the URL moved to `origin` (undefined: kept, for a service binding),

@@ -113,9 +113,9 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = forwardRequest)]
     fn forward_request(request: &Request, origin: Option<&str>, authorization: Option<&str>, cookie: &JsValue, strip: &Array) -> Result<Request, JsValue>;
 
-    /// WebCrypto verify, resolving to `accepted` or `refused`.
+    /// WebCrypto verify, resolving to `accepted` or to an "unauthenticated" outcome.
     #[wasm_bindgen(js_name = verifyThen)]
-    fn verify_then(params: &JsValue, key: &JsValue, signature: Uint8Array, data: Uint8Array, accepted: JsValue, refused: JsValue) -> Promise;
+    fn verify_then(params: &JsValue, key: &JsValue, signature: Uint8Array, data: Uint8Array, accepted: JsValue) -> Promise;
 }
 
 const GATEWAY_OPTIONS: [&str; 21] = [
@@ -254,8 +254,7 @@ impl AuthGateway {
         match self.gateway.decide_now(&request) {
             Fast::Done(outcome) => Promise::resolve(&outcome.to_js()),
             Fast::Verify { params, key, signature, data, accepted } => {
-                let refused = Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new());
-                verify_then(&params, &key, Uint8Array::from(&signature[..]), Uint8Array::from(data.as_bytes()), accepted.to_js(), refused.to_js())
+                verify_then(&params, &key, Uint8Array::from(&signature[..]), Uint8Array::from(data.as_bytes()), accepted.to_js())
             }
             Fast::Slow => {
                 let gw = self.gateway.clone();
@@ -435,7 +434,7 @@ impl Gateway {
             return if refresh_cookie.is_some() { Fast::Slow } else { Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: false }, Vec::new())) };
         };
         let refused = || Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new()));
-        let Ok(parsed) = read_token(&token, &self.policy, self.hmac.is_some()) else { return refused() };
+        let Ok(parsed) = read_token(token, &self.policy, self.hmac.is_some()) else { return refused() };
         let mut webcrypto = None;
         match (parsed.alg, &self.hmac) {
             (Alg::Hs256, Some(hmac)) => {
@@ -459,7 +458,7 @@ impl Gateway {
         }
         match parsed.claims(&self.policy, now()) {
             Ok(claims) => {
-                let accepted = self.forward(request, &token, claims, Status::Authenticated, Vec::new(), &presented);
+                let accepted = self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented);
                 match webcrypto {
                     None => Fast::Done(accepted),
                     Some((params, key, signature, data)) => Fast::Verify { params, key, signature, data, accepted },
@@ -489,14 +488,14 @@ impl Gateway {
         let Some(refresh_token) = refresh_cookie else {
             return Outcome::only(Status::Unauthenticated { token_presented: token.is_some() }, Vec::new());
         };
-        match self.refresh_shared(&refresh_token).await {
+        match self.refresh_shared(refresh_token).await {
             Ok(tokens) => {
                 let Some(access) = tokens.access_token.as_ref() else {
                     return Outcome::unavailable(5);
                 };
                 match self.verify(access.expose(), ctx).await {
                     Ok(claims) => {
-                        let cookies = self.session_cookies(&tokens, &refresh_token, &claims);
+                        let cookies = self.session_cookies(&tokens, refresh_token, &claims);
                         self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented)
                     }
                     Err(Refusal::Unavailable(retry_after_s)) => Outcome::unavailable(retry_after_s),
