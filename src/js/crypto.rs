@@ -78,9 +78,13 @@ impl KeyCache {
     /// Verifies `signature` over `data`. False for a bad signature, a key the runtime cannot
     /// import (e.g. Ed25519 where unsupported) or any WebCrypto error.
     pub async fn verify(&self, key: &PublicKey, signature: &[u8], data: &[u8]) -> bool {
-        let Some(crypto_key) = self.import(key).await else { return false };
-        let Some((_, verify)) = params(key.alg) else { return false };
-        let args = [verify, crypto_key, Uint8Array::from(signature).into(), Uint8Array::from(data).into()];
-        call("verify", &args).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
+        let (Some(crypto_key), Some(params)) = (self.import(key).await, Self::verify_params(key.alg)) else { return false };
+        verify_imported(params, crypto_key, signature, data).await
     }
+}
+
+/// Verifies with an imported key and its algorithm's parameters.
+pub async fn verify_imported(params: JsValue, key: JsValue, signature: &[u8], data: &[u8]) -> bool {
+    let args = [params, key, Uint8Array::from(signature).into(), Uint8Array::from(data).into()];
+    call("verify", &args).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }

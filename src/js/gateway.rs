@@ -18,7 +18,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, Response};
 
-use super::crypto::KeyCache;
+use super::crypto::{verify_imported, KeyCache};
 use super::error::{to_js, JsError};
 use super::fetch::{read_body, Transport};
 use super::global::{global_fetch, method, promise, sleep};
@@ -235,14 +235,18 @@ impl AuthGateway {
     /// Authenticates and forwards, or answers 401 / 403 / 503 itself.
     pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
         let gw = self.gateway.clone();
-        let decided = match gw.decide_now(&request) {
-            Fast::Done(outcome) => Some(outcome),
-            Fast::Verify { .. } | Fast::Slow => None,
-        };
+        let decided = gw.decide_now(&request);
         promise(async move {
             let outcome = match decided {
-                Some(outcome) => outcome,
-                None => gw.authenticate(&request, &ctx).await,
+                Fast::Done(outcome) => outcome,
+                Fast::Verify { params, key, signature, data, accepted } => {
+                    if verify_imported(params, key, &signature, data.as_bytes()).await {
+                        accepted
+                    } else {
+                        Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new())
+                    }
+                }
+                Fast::Slow => gw.authenticate(&request, &ctx).await,
             };
             gw.respond(outcome).await.map(JsValue::from)
         })
