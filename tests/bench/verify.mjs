@@ -1,7 +1,7 @@
 // Verification throughput per algorithm, ida-refresh (AuthGateway.authenticate) beside jose
 // (jwtVerify) with the same tokens and keys, in workerd and in Node, in one run.
 //
-//   node tests/bench/verify.mjs [--n 1000] [--rounds 11] [--warmup 3000] [--only workerd|node]
+//   node tests/bench/verify.mjs [--n 2000] [--rounds 15] [--warmup 3000] [--only workerd|node]
 //                               [--algs HS256,RS256,ES256,EdDSA] [--quick]
 //
 // Method (the project's standard for speed claims):
@@ -33,8 +33,8 @@ const num = (name, d) => {
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${v}`);
   return n;
 };
-const N = Math.max(1, num("n", QUICK ? 20 : 1000));
-const ROUNDS = Math.max(1, num("rounds", QUICK ? 1 : 11));
+const N = Math.max(1, num("n", QUICK ? 20 : 2000));
+const ROUNDS = Math.max(1, num("rounds", QUICK ? 1 : 15));
 const WARMUP = num("warmup", QUICK || (raw("n") !== undefined && N <= 50) ? 20 : 3000);
 const ONLY = raw("only");
 if (ONLY !== undefined && ONLY !== "workerd" && ONLY !== "node") throw new Error(`--only must be workerd or node, got ${ONLY}`);
