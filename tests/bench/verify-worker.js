@@ -38,10 +38,11 @@ async function joseGateway(request, alg) {
 }
 
 // authenticate() returns a Promise today; `await` also takes a plain outcome, should it ever
-// answer synchronously.
+// answer synchronously. The forwarded request is read, as a gateway would: were it ever built
+// lazily, on first access, the loop still pays for it like jose+forward does.
 async function ida(token) {
   const outcome = await state.gateway.authenticate(incoming(token));
-  return outcome?.status === "authenticated";
+  return outcome?.status === "authenticated" && outcome.request != null;
 }
 
 async function checkIda(token) {
