@@ -323,7 +323,7 @@ try {
   await steadyState(lib, dev);
   say("### Verification throughput");
   say();
-  const v = spawnSync(process.execPath, ["tests/bench/verify.mjs", ...(QUICK ? ["--n", "20", "--rounds", "1"] : [])], { cwd: ROOT, encoding: "utf8" });
+  const v = spawnSync(process.execPath, ["tests/bench/verify.mjs", ...(QUICK ? ["--n", "20", "--rounds", "1", "--warmup", "20"] : [])], { cwd: ROOT, encoding: "utf8" });
   if (v.status !== 0) throw new Error(v.stderr);
   for (const line of v.stdout.trim().split("\n")) say(line);
 } finally {
