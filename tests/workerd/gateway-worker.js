@@ -2,6 +2,10 @@
 // from the CONFIG binding, one with the RefreshCoordinator Durable Object, one without.
 // The header `x-test-gateway: coordinated` picks the first. Test-only routes start with /__.
 import { AuthGateway, RefreshCoordinator } from "./pkg/workerd.js";
+// The generated glue: workerd.js has already initialised it with this module, so initSync()
+// hands back the same exports (memory included) without instantiating again.
+import { initSync } from "./pkg/wasm/ida_refresh.js";
+import wasmModule from "./pkg/wasm/ida_refresh_bg.wasm";
 
 export { RefreshCoordinator };
 
@@ -19,6 +23,8 @@ export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (url.pathname === "/__ready") return new Response("ready");
+    // The wasm linear memory of this isolate (the gateways' tables live there), in bytes.
+    if (url.pathname === "/__memory") return Response.json({ wasmBytes: initSync({ module: wasmModule }).memory.buffer.byteLength });
     const all = gatewaysFor(env);
     const gateway = all[request.headers.get("x-test-gateway") ?? "plain"];
     if (url.pathname === "/__counts") return Response.json({ refreshCalls: gateway.refreshCalls, jwksFetches: gateway.jwksFetches });
