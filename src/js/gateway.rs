@@ -492,26 +492,35 @@ impl Gateway {
         let Some(refresh_token) = refresh_cookie else {
             return Outcome::only(Status::Unauthenticated { token_presented: token.is_some() }, Vec::new());
         };
-        match self.refresh_shared(refresh_token).await {
-            Ok(tokens) => {
-                let Some(access) = tokens.access_token.as_ref() else {
-                    return Outcome::unavailable(5);
-                };
-                match self.verify(access.expose(), ctx).await {
-                    Ok(claims) => {
-                        let cookies = self.session_cookies(&tokens, refresh_token, &claims);
-                        self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented)
-                    }
-                    Err(Refusal::Unavailable(retry_after_s)) => Outcome::unavailable(retry_after_s),
-                    // The auth server's own token does not verify: a configuration problem.
-                    Err(Refusal::Rejected(_)) => Outcome::unavailable(5),
+        // A late request answered from a stored result whose access token has expired since
+        // continues that session: once, with the result's own (newer) refresh token.
+        let mut used = refresh_token.clone();
+        let mut continued = false;
+        loop {
+            let tokens = match self.refresh_shared(&used).await {
+                Ok(tokens) => tokens,
+                Err(e) if e.code == ErrorCode::InvalidRefreshToken => {
+                    let clear = vec![clear_cookie(&self.cookies.access, &self.cookies.same_site), clear_cookie(&self.cookies.refresh, &self.cookies.same_site)];
+                    return Outcome::only(Status::Unauthenticated { token_presented: true }, clear);
                 }
+                Err(e) => return Outcome::unavailable(e.retry_after_ms.map_or(5, |ms| (ms / 1000.0).ceil().clamp(1.0, 3600.0) as u64)),
+            };
+            let Some(access) = tokens.access_token.as_ref() else {
+                return Outcome::unavailable(5);
+            };
+            match self.verify(access.expose(), ctx).await {
+                Ok(claims) => {
+                    let cookies = self.session_cookies(&tokens, &used, &claims);
+                    return self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented);
+                }
+                Err(Refusal::Rejected(Rejection::Expired)) if !continued && tokens.refresh_token.as_ref().is_some_and(|next| next.expose() != used) => {
+                    used = tokens.refresh_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
+                    continued = true;
+                }
+                Err(Refusal::Unavailable(retry_after_s)) => return Outcome::unavailable(retry_after_s),
+                // The auth server's own token does not verify: a configuration problem.
+                Err(Refusal::Rejected(_)) => return Outcome::unavailable(5),
             }
-            Err(e) if e.code == ErrorCode::InvalidRefreshToken => {
-                let clear = vec![clear_cookie(&self.cookies.access, &self.cookies.same_site), clear_cookie(&self.cookies.refresh, &self.cookies.same_site)];
-                Outcome::only(Status::Unauthenticated { token_presented: true }, clear)
-            }
-            Err(e) => Outcome::unavailable(e.retry_after_ms.map_or(5, |ms| (ms / 1000.0).ceil().clamp(1.0, 3600.0) as u64)),
         }
     }
 

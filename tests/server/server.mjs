@@ -346,7 +346,7 @@ export function createDevServer(config = {}) {
         fam.counters.rotations += 1;
         global.counters.rotations += 1;
       }
-    } else if (fam.previous && token === fam.previous.token && Date.now() - fam.previous.rotatedAt <= fam.graceMs) {
+    } else if (fam.previous && token === fam.previous.token && fam.graceMs > 0 && Date.now() - fam.previous.rotatedAt <= fam.graceMs) {
       // Grace window: a just-rotated token (another tab, a retry) gets the current tokens back.
       fam.counters.graceHits += 1;
       global.counters.graceHits += 1;
