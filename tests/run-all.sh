@@ -63,6 +63,9 @@ node --expose-gc tests/bench/run.mjs --quick
 step "soak: 60 s, 2 s tokens, 50 Node loops + 3 Chromium tabs, 20% of refreshes faulted"
 node --expose-gc tests/bench/soak.mjs --seconds 60
 
+step "gateway soak: AuthGateway in workerd, 70 s per variant (40 s warm-up) (isolate table, Durable Object), grace window off, junk and late cookies"
+node tests/bench/gateway-soak.mjs --seconds 70
+
 step "memory: RefreshClient over refresh cycles must stay flat"
 node --expose-gc tests/bench/memory.mjs --cycles 5000 --max-growth 262144
 node --expose-gc tests/bench/memory.mjs --cycles 2000 --server --max-growth 262144

@@ -42,22 +42,33 @@ fn params(alg: Alg) -> Option<(JsValue, JsValue)> {
     }
 }
 
+/// An imported key with its algorithm's verify parameters (built once: the hot path reuses both).
+#[derive(Clone)]
+pub struct ImportedKey {
+    /// The CryptoKey.
+    pub key: JsValue,
+    /// SubtleCrypto's verify parameters for its algorithm.
+    pub params: JsValue,
+}
+
 /// Imported public keys, by their JWK text.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: RefCell<HashMap<String, JsValue>>,
+    keys: RefCell<HashMap<String, ImportedKey>>,
 }
 
 impl KeyCache {
-    async fn import(&self, key: &PublicKey) -> Option<JsValue> {
-        if let Some(k) = self.keys.borrow().get(&key.jwk) {
-            return Some(k.clone());
+    async fn import(&self, key: &PublicKey) -> Option<ImportedKey> {
+        if let Some(k) = self.cached(key) {
+            return Some(k);
         }
-        let (import, _) = params(key.alg)?;
+        let (import, params) = params(key.alg)?;
         let jwk = js_sys::JSON::parse(&key.jwk).ok()?;
         let usages = Array::of1(&"verify".into());
         let imported = call("importKey", &["jwk".into(), jwk, import, false.into(), usages.into()]).await.ok()?;
+        let imported = ImportedKey { key: imported, params };
         let mut keys = self.keys.borrow_mut();
+        // Keys come only from the configured JWKS: a full cache means a rotation storm, not an attack.
         if keys.len() >= 64 {
             keys.clear();
         }
@@ -66,25 +77,20 @@ impl KeyCache {
     }
 
     /// The imported key, if it is already cached (the hot path needs no await).
-    pub fn cached(&self, key: &PublicKey) -> Option<JsValue> {
+    pub fn cached(&self, key: &PublicKey) -> Option<ImportedKey> {
         self.keys.borrow().get(&key.jwk).cloned()
-    }
-
-    /// SubtleCrypto's verify parameters for an algorithm.
-    pub fn verify_params(alg: Alg) -> Option<JsValue> {
-        params(alg).map(|(_, verify)| verify)
     }
 
     /// Verifies `signature` over `data`. False for a bad signature, a key the runtime cannot
     /// import (e.g. Ed25519 where unsupported) or any WebCrypto error.
     pub async fn verify(&self, key: &PublicKey, signature: &[u8], data: &[u8]) -> bool {
-        let (Some(crypto_key), Some(params)) = (self.import(key).await, Self::verify_params(key.alg)) else { return false };
-        verify_imported(params, crypto_key, signature, data).await
+        let Some(imported) = self.import(key).await else { return false };
+        verify_imported(imported, signature, data).await
     }
 }
 
 /// Verifies with an imported key and its algorithm's parameters.
-pub async fn verify_imported(params: JsValue, key: JsValue, signature: &[u8], data: &[u8]) -> bool {
-    let args = [params, key, Uint8Array::from(signature).into(), Uint8Array::from(data).into()];
+pub async fn verify_imported(imported: ImportedKey, signature: &[u8], data: &[u8]) -> bool {
+    let args = [imported.params, imported.key, Uint8Array::from(signature).into(), Uint8Array::from(data).into()];
     call("verify", &args).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
 }

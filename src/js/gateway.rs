@@ -18,7 +18,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, Response};
 
-use super::crypto::{verify_imported, KeyCache};
+use super::crypto::{verify_imported, ImportedKey, KeyCache};
 use super::error::{to_js, JsError};
 use super::fetch::{read_body, Transport};
 use super::global::{global_fetch, method, promise, sleep};
@@ -204,7 +204,7 @@ enum Fast {
     /// Decided.
     Done(Outcome),
     /// One WebCrypto signature check left (claims already passed); `accepted` if it holds.
-    Verify { params: JsValue, key: JsValue, signature: Vec<u8>, data: String, accepted: Outcome },
+    Verify { key: ImportedKey, signature: Vec<u8>, data: String, accepted: Outcome },
     /// A refresh, a JWKS fetch or a key import is needed: the async path.
     Slow,
 }
@@ -239,8 +239,8 @@ impl AuthGateway {
         promise(async move {
             let outcome = match decided {
                 Fast::Done(outcome) => outcome,
-                Fast::Verify { params, key, signature, data, accepted } => {
-                    if verify_imported(params, key, &signature, data.as_bytes()).await {
+                Fast::Verify { key, signature, data, accepted } => {
+                    if verify_imported(key, &signature, data.as_bytes()).await {
                         accepted
                     } else {
                         Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new())
@@ -257,8 +257,8 @@ impl AuthGateway {
     pub fn authenticate(&self, request: Request, ctx: JsValue) -> Promise {
         match self.gateway.decide_now(&request) {
             Fast::Done(outcome) => Promise::resolve(&outcome.to_js()),
-            Fast::Verify { params, key, signature, data, accepted } => {
-                verify_then(&params, &key, Uint8Array::from(&signature[..]), Uint8Array::from(data.as_bytes()), accepted.to_js())
+            Fast::Verify { key, signature, data, accepted } => {
+                verify_then(&key.params, &key.key, Uint8Array::from(&signature[..]), Uint8Array::from(data.as_bytes()), accepted.to_js())
             }
             Fast::Slow => {
                 let gw = self.gateway.clone();
@@ -453,11 +453,11 @@ impl Gateway {
                     return Fast::Slow;
                 }
                 let Some(key) = keys.peek(parsed.kid.as_deref(), now_ms) else { return Fast::Slow };
-                let (Some(crypto_key), Some(params)) = (self.crypto.cached(&key), KeyCache::verify_params(key.alg)) else { return Fast::Slow };
+                let Some(imported) = self.crypto.cached(&key) else { return Fast::Slow };
                 if parsed.agrees_with(&key).is_err() {
                     return refused();
                 }
-                webcrypto = Some((params, crypto_key, parsed.signature.clone(), parsed.signing_input.to_owned()));
+                webcrypto = Some((imported, parsed.signature.clone(), parsed.signing_input.to_owned()));
             }
         }
         match parsed.claims(&self.policy, now()) {
@@ -465,7 +465,7 @@ impl Gateway {
                 let accepted = self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented);
                 match webcrypto {
                     None => Fast::Done(accepted),
-                    Some((params, key, signature, data)) => Fast::Verify { params, key, signature, data, accepted },
+                    Some((key, signature, data)) => Fast::Verify { key, signature, data, accepted },
                 }
             }
             // An expired token is refreshed only once its signature is known good: the async path.
@@ -493,9 +493,10 @@ impl Gateway {
             return Outcome::only(Status::Unauthenticated { token_presented: token.is_some() }, Vec::new());
         };
         // A late request answered from a stored result whose access token has expired since
-        // continues that session: once, with the result's own (newer) refresh token.
+        // continues that session with the result's own (newer) refresh token. That may be a
+        // stored result too (a chain of rotations within the window); a real refresh ends it.
         let mut used = refresh_token.clone();
-        let mut continued = false;
+        let mut continued = 0;
         loop {
             let tokens = match self.refresh_shared(&used).await {
                 Ok(tokens) => tokens,
@@ -513,9 +514,9 @@ impl Gateway {
                     let cookies = self.session_cookies(&tokens, &used, &claims);
                     return self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented);
                 }
-                Err(Refusal::Rejected(Rejection::Expired)) if !continued && tokens.refresh_token.as_ref().is_some_and(|next| next.expose() != used) => {
+                Err(Refusal::Rejected(Rejection::Expired)) if continued < 4 && tokens.refresh_token.as_ref().is_some_and(|next| next.expose() != used) => {
                     used = tokens.refresh_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
-                    continued = true;
+                    continued += 1;
                 }
                 Err(Refusal::Unavailable(retry_after_s)) => return Outcome::unavailable(retry_after_s),
                 // The auth server's own token does not verify: a configuration problem.
