@@ -12,7 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -115,7 +115,7 @@ extern "C" {
 
     /// WebCrypto verify, resolving to `accepted` or to an "unauthenticated" outcome.
     #[wasm_bindgen(js_name = verifyThen)]
-    fn verify_then(params: &JsValue, key: &JsValue, signature: Uint8Array, data: Uint8Array, accepted: JsValue) -> Promise;
+    fn verify_then(params: &JsValue, key: &JsValue, signature: &[u8], data: &[u8], accepted: JsValue) -> Promise;
 }
 
 const GATEWAY_OPTIONS: [&str; 21] = [
@@ -258,7 +258,7 @@ impl AuthGateway {
         match self.gateway.decide_now(&request) {
             Fast::Done(outcome) => Promise::resolve(&outcome.to_js()),
             Fast::Verify { key, signature, data, accepted } => {
-                verify_then(&key.params, &key.key, Uint8Array::from(&signature[..]), Uint8Array::from(data.as_bytes()), accepted.to_js())
+                verify_then(&key.params, &key.key, &signature, data.as_bytes(), accepted.to_js())
             }
             Fast::Slow => {
                 let gw = self.gateway.clone();
