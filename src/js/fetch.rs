@@ -6,10 +6,10 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, RequestCredentials, RequestInit, Response};
+use web_sys::{AbortController, AbortSignal, Headers, RequestCredentials, RequestInit, Response};
 
 use super::error::JsError;
-use super::global::{global_fetch, has_global, method, spawn, Timer};
+use super::global::{global_fetch, has_global, method, Timer};
 use super::options::OptionReader;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::request::{validate_timeout_ms, RefreshRequest, DEFAULT_TIMEOUT_MS, MAX_BODY_BYTES};
@@ -82,9 +82,8 @@ impl Transport {
             init.set_credentials(c);
         }
         let controller = AbortController::new().ok();
-        if let Some(c) = &controller {
-            init.set_signal(Some(&c.signal()));
-        }
+        let signal = controller.as_ref().map(AbortController::signal);
+        init.set_signal(signal.as_ref());
         let mut guard = AbortOnDrop::new(controller.clone());
         let deadline = Deadline::start(self.timeout_ms, controller);
         let sent = match &self.fetch {
@@ -101,7 +100,8 @@ impl Transport {
         let status = response.status();
         let retry_after = header("retry-after");
         let date = header("date");
-        let body = read_capped(&response, &deadline, max_body).await?;
+        // The signal cancels the stream too: a fetch option's stream may not heed the abort.
+        let body = read_capped(&response, &deadline, max_body, signal.as_ref()).await?;
         guard.completed();
         Ok(RawResponse { status, retry_after, date, body, received_at_ms: js_sys::Date::now() })
     }
@@ -216,73 +216,44 @@ impl Drop for AbortOnDrop {
     }
 }
 
+#[wasm_bindgen(module = "/src/js/body.js")]
+extern "C" {
+    /// The body up to `cap` decoded bytes, in one promise (see body.js).
+    #[wasm_bindgen(js_name = readCapped)]
+    fn read_capped_js(body: &JsValue, cap: u32, signal: Option<&AbortSignal>, refuse: bool) -> Promise;
+}
+
 /// Reads the body of any `Response` (a fetch answer, a Durable Object's reply) as a stream,
 /// up to `cap` decoded bytes, within `timeout_ms`. Over the cap it fails with `bad_response`
 /// and cancels the stream; on timeout, `timeout`. Dropping the future cancels the stream too.
 pub async fn read_body(response: &Response, cap: usize, timeout_ms: u32) -> Result<Vec<u8>, JsError> {
-    read_capped(response, &Deadline::start(timeout_ms, None), cap).await
-}
-
-/// A stream reader that is cancelled when dropped before the end of the stream: every early
-/// exit (over the cap, timeout, a dropped future) tells the source to stop sending.
-struct Reader {
-    reader: JsValue,
-    read: Function,
-    finished: bool,
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        let pending = method(&self.reader, "cancel").and_then(|cancel| cancel.call0(&self.reader).ok());
-        if let Some(pending) = pending {
-            // Awaited only so that a rejection (an already errored stream) is not unhandled.
-            let pending = Promise::resolve(&pending);
-            spawn(async move {
-                let _ = JsFuture::from(pending).await;
-            });
-        }
-    }
+    let controller = AbortController::new().ok();
+    let _cancel_on_drop = AbortOnDrop::new(controller.clone());
+    let signal = controller.as_ref().map(AbortController::signal);
+    read_capped(response, &Deadline::start(timeout_ms, controller), cap, signal.as_ref()).await
 }
 
 /// The body, cut at `cap` decoded bytes. Content-Length is a claim, not a limit: a compressed
 /// body of a few KiB can inflate to gigabytes, so even a small declared length is read as a
-/// stream, and each chunk's length is checked before it is copied into wasm memory (which
-/// never shrinks). A declared length over the cap is refused without reading.
-async fn read_capped(response: &Response, deadline: &Deadline, cap: usize) -> Result<Vec<u8>, JsError> {
+/// stream and counted (in JS, where a chunk costs nothing once dropped: wasm memory never
+/// shrinks); only a body within the cap is copied in. A declared length over the cap is
+/// refused without reading. `signal` (the request's) cancels the stream on timeout or drop.
+async fn read_capped(response: &Response, deadline: &Deadline, cap: usize, signal: Option<&AbortSignal>) -> Result<Vec<u8>, JsError> {
     let too_large = || -> JsError {
         let message = if cap == MAX_BODY_BYTES { "body is larger than 64 KiB" } else { "body is over the size cap" };
         Error::bad_response(message).into()
     };
-    let unreadable = || -> JsError { Error::bad_response("body could not be read").into() };
     let declared = response.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     let Some(stream) = response.body() else { return Ok(Vec::new()) };
-    // Through the methods, not web-sys's bindings: a stream from a fetch option may be any
-    // object, and a throwing call must become an error, not a trap.
-    let reader = method(&stream, "getReader").and_then(|get| get.call0(&stream).ok()).ok_or_else(unreadable)?;
-    let read = method(&reader, "read").ok_or_else(unreadable)?;
-    let mut reader = Reader { reader, read, finished: false };
-    if declared.is_some_and(|n| n > cap as u64) {
+    let cap32 = u32::try_from(cap).unwrap_or(u32::MAX);
+    let read = read_capped_js(&stream, cap32, signal, declared.is_some_and(|n| n > cap as u64));
+    let bytes = deadline.race(read).await?;
+    if bytes.is_null() {
         return Err(too_large());
     }
-    let mut body = Vec::new();
-    loop {
-        let pending = reader.read.call0(&reader.reader).map_err(|_| unreadable())?;
-        let chunk = deadline.race(Promise::resolve(&pending)).await?;
-        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
-            reader.finished = true;
-            return Ok(body);
-        }
-        let bytes = Reflect::get(&chunk, &"value".into()).unwrap_or(JsValue::UNDEFINED);
-        let bytes = bytes.dyn_ref::<Uint8Array>().ok_or_else(unreadable)?;
-        let len = bytes.length() as usize;
-        if len > cap - body.len() {
-            return Err(too_large());
-        }
-        let start = body.len();
-        body.resize(start + len, 0);
-        bytes.copy_to(&mut body[start..]);
+    match bytes.dyn_ref::<Uint8Array>() {
+        Some(bytes) if bytes.length() as usize <= cap => Ok(bytes.to_vec()),
+        Some(_) => Err(too_large()),
+        None => Err(Error::bad_response("body could not be read").into()),
     }
 }
