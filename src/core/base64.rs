@@ -32,29 +32,21 @@ const URL_SEXTETS: [u8; 256] = {
 /// Unpadded base64url to bytes; `None` for anything else. (The gateway decodes every token:
 /// one table look-up per character, four at a time.)
 pub fn decode_url(text: &str) -> Option<Vec<u8>> {
+    let sextets = |chunk: &[u8]| {
+        chunk.iter().try_fold(0u32, |n, &c| {
+            let v = URL_SEXTETS[usize::from(c)];
+            (v != 0xff).then(|| (n << 6) | u32::from(v))
+        })
+    };
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3 + 2);
     let mut chunks = bytes.chunks_exact(4);
     for chunk in &mut chunks {
-        let mut n = 0u32;
-        for &c in chunk {
-            let v = URL_SEXTETS[usize::from(c)];
-            if v == 0xff {
-                return None;
-            }
-            n = (n << 6) | u32::from(v);
-        }
+        let n = sextets(chunk)?;
         out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
     let rest = chunks.remainder();
-    let mut n = 0u32;
-    for &c in rest {
-        let v = URL_SEXTETS[usize::from(c)];
-        if v == 0xff {
-            return None;
-        }
-        n = (n << 6) | u32::from(v);
-    }
+    let n = sextets(rest)?;
     // The unused low bits of the last character must be zero: one text, one meaning.
     match rest.len() {
         0 => {}
