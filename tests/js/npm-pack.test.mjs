@@ -31,7 +31,7 @@ after(async () => {
 
 test("npm pack: the tarball carries the entries, the wasm and the types", () => {
   const installed = path.join(app, "node_modules/ida-refresh");
-  for (const f of ["package.json", "node.js", "workerd.js", "browser.js", "web.js", "api.js", "coordinator.js", "index.d.ts", "refresh-error.d.ts", "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/gateway.js", "wasm/ida_refresh.d.ts", "wasm-client/ida_refresh_bg.wasm", "wasm-client/ida_refresh.js", "api-client.js", "examples/gateway/worker.js"]) {
+  for (const f of ["package.json", "node.js", "workerd.js", "browser.js", "web.js", "api.js", "coordinator.js", "index.d.ts", "refresh-error.d.ts", "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/gateway.js", "wasm/body.js", "wasm-client/body.js", "wasm/ida_refresh.d.ts", "wasm-client/ida_refresh_bg.wasm", "wasm-client/ida_refresh.js", "api-client.js", "examples/gateway/worker.js"]) {
     assert.ok(fs.existsSync(path.join(installed, f)), f);
   }
 });
