@@ -10,8 +10,14 @@ export PATH="$HOME/.cargo/bin:$ROOT/tests/bin:$PATH"
 step() { printf '\n== %s\n' "$*"; }
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
-step "native unit tests (cargo test)"
+step "native unit tests (cargo test), default and client-only feature sets"
 cargo test --quiet
+cargo test --quiet --no-default-features --lib
+
+step "checks: clippy -D warnings (both feature sets); the core names no wasm-bindgen, js-sys or web-sys"
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --all-targets --no-default-features -- -D warnings
+if grep -rnE "wasm_bindgen|js_sys|web_sys" src/core; then echo "src/core must not depend on the JS bindings" >&2; exit 1; fi
 
 step "fuzz smoke: each cargo-fuzz target for 10 s (a long run: bash tests/fuzz.sh 3600)"
 bash tests/fuzz.sh 10

@@ -11,6 +11,9 @@ say() { echo "setup: $*" >&2; }
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown
 fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+  say "adding clippy"; rustup component add clippy
+fi
 # The standard library's source: tests/build.sh rebuilds it without panic messages (smaller wasm).
 if ! rustup component list --installed | grep -q '^rust-src'; then
   say "adding rust-src"; rustup component add rust-src || say "rust-src unavailable: the package builds larger"

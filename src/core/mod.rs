@@ -1,5 +1,6 @@
 //! The protocol core: no wasm-bindgen, no I/O, no clock. Time and transport results come in as
 //! arguments, so everything here is tested natively with `cargo test`.
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "gateway")]
 pub mod cookie;
