@@ -15,7 +15,7 @@ rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || 
 # tests/bin/wasm-opt runs binaryen from tests/node_modules (wasm-pack would try a download).
 [ -f "$ROOT/tests/node_modules/binaryen/bin/wasm-opt" ] || missing+=("binaryen's wasm-opt (tests/node_modules)")
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "build: missing: $(IFS=,; echo "${missing[*]}" | sed 's/,/, /g')" >&2
+  printf 'build: missing: %s\n' "${missing[@]}" >&2
   echo "build: run bash tests/setup.sh first" >&2
   exit 1
 fi
