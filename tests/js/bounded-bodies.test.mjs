@@ -101,6 +101,26 @@ for (const encoding of ["gzip", "br"]) {
   });
 }
 
+for (const encoding of ["gzip", "br"]) {
+  test(`Node: AuthGateway answers a ${encoding} refresh response that inflates to 32 MiB with "unavailable" (503), and wasm memory stays put`, async () => {
+    const { wire } = await measure(encoding);
+    const before = await dev.stats();
+    const gateway = new lib.AuthGateway({
+      baseUrl: dev.base, upstream: "http://127.0.0.1:9", keys: { hs256Secret: "x".repeat(32) }, algorithms: ["HS256"],
+      headers: faultHeaders(inflate(encoding)),
+    });
+    const memoryBefore = memory();
+    const decided = await gateway.authenticate(new Request("https://app.example/x", { headers: { cookie: "__Host-ida-rt=rt_any" } }));
+    const memoryAfter = memory();
+    assert.equal(decided.status, "unavailable");
+    assert.equal(decided.request, null);
+    assert.deepEqual(decided.setCookies, [], "cookies kept");
+    assert.ok(memoryAfter - memoryBefore < 1 << 20, `wasm memory grew ${memoryBefore} -> ${memoryAfter}`);
+    const sent = await assertCut(before, wire);
+    console.log(`# Node AuthGateway ${encoding}: unavailable, wasm memory ${memoryBefore} -> ${memoryAfter}, the server sent ${sent} of ${wire} bytes`);
+  });
+}
+
 test("Node: a body over the cap is still refused when Content-Length says it is small", async () => {
   // Through the fetch option: a Response whose header claims 2 bytes over a 1 MiB stream.
   const big = () => new Response(new Uint8Array(1 << 20), { headers: { "content-length": "2", "content-type": "application/json" } });

@@ -17,6 +17,100 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const API = "/api/v1";
 
+// Bad input from a client: answered with this status and a short JSON error, never a 500.
+class BadRequest extends Error {
+  constructor(message, status = 400) {
+    super(message);
+    this.status = status;
+  }
+}
+const bad = (message) => {
+  throw new BadRequest(message);
+};
+
+const BODY_LIMIT = 1 << 20;
+// Past the limit a body is read and dropped (so that the 400 reaches the client instead of a
+// reset) up to this many bytes; past that the connection is cut.
+const DRAIN_LIMIT = 64 << 20;
+
+// The request target (RFC 9112 section 3.2): origin-form (an absolute path of RFC 3986 pchars and
+// well-formed %XX escapes, then an optional query of visible ASCII without "#"), absolute-form
+// (http or https), or "*" for OPTIONS. Anything else is malformed: null.
+const ORIGIN_FORM = /^(?:\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+(?:\?[\x21-\x22\x24-\x7e]*)?$/;
+function parseTarget(method, target) {
+  try {
+    if (target === "*") return method === "OPTIONS" ? new URL("http://localhost/") : null;
+    if (ORIGIN_FORM.test(target)) return new URL("http://localhost" + target);
+    if (/^https?:\/\/[\x21-\x7e]+$/i.test(target)) return new URL(target);
+  } catch {
+    // unparsable: malformed
+  }
+  return null;
+}
+
+// Checks of JSON values from clients. Each returns true when the value is acceptable.
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+const isBool = (v) => typeof v === "boolean";
+const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+const isMs = (v) => isNum(v) && v >= 0 && v <= 2 ** 31 - 1;
+const headerSafe = (v) => typeof v === "string" && v.length <= 1024 && /^[\t\x20-\x7e]*$/.test(v);
+// A cookie value (RFC 6265 cookie-octet): the token ends up in Set-Cookie in cookie mode.
+const cookieSafe = (v) => typeof v === "string" && /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{1,4096}$/.test(v);
+const TEN_YEARS_S = 10 * 365 * 86400;
+
+// The fields of a fault and what each accepts.
+const FAULT_FIELDS = {
+  status: [(v) => Number.isInteger(v) && v >= 200 && v <= 599, "an integer from 200 to 599"],
+  retryAfter: [(v) => isNum(v) || headerSafe(v), "a number or a header-safe string"],
+  body: [() => true],
+  contentType: [headerSafe, "a header-safe string"],
+  delayMs: [isMs, "a number of ms from 0 to 2147483647"],
+  hang: [isBool, "a boolean"],
+  reset: [isBool, "a boolean"],
+  resetMidBody: [isBool, "a boolean"],
+  trickle: [(v) => isMs(v) && v > 0, "a number of ms from 1 to 2147483647"],
+  oversizedBytes: [(v) => Number.isSafeInteger(v) && v >= 0, "a non-negative integer"],
+  noCors: [isBool, "a boolean"],
+  inflate: [(v) => v === "gzip" || v === "br", '"gzip" or "br"'],
+  bytes: [(v) => Number.isSafeInteger(v) && v >= 0 && v <= 1 << 30, "an integer from 0 to 1073741824"],
+};
+
+function checkFault(fault, where) {
+  if (!isObject(fault)) bad(`${where} must be a JSON object`);
+  for (const [key, value] of Object.entries(fault)) {
+    const rule = Object.hasOwn(FAULT_FIELDS, key) ? FAULT_FIELDS[key] : null;
+    if (!rule) bad(`${where}: unknown field ${JSON.stringify(key).slice(0, 40)}`);
+    if (!rule[0](value)) bad(`${where}.${key} must be ${rule[1]}`);
+  }
+  return fault;
+}
+
+function checkFaults(list, where) {
+  if (!Array.isArray(list) || list.length > 10_000) bad(`${where} must be an array of at most 10000 faults`);
+  list.forEach((f, i) => checkFault(f, `${where}[${i}]`));
+  return list;
+}
+
+// Rejects fields a dev endpoint does not know (a typo would otherwise be silently ignored).
+function onlyFields(body, allowed) {
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) bad(`unknown field ${JSON.stringify(key).slice(0, 40)}`);
+  }
+}
+
+// A dev endpoint's body: empty, or a JSON object.
+function jsonObject(text) {
+  if (!text.trim()) return {};
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    bad("body is not valid JSON");
+  }
+  if (!isObject(value)) bad("body must be a JSON object");
+  return value;
+}
+
 function parseArgs(argv) {
   const out = {};
   for (let i = 0; i < argv.length; i++) {
@@ -74,6 +168,33 @@ export function createDevServer(config = {}) {
     }
   }
 
+  const FORMATS = ["json", "snake", "envelope", "cookie", "opaque", "noexpiry"];
+
+  // /dev/session's body, checked: a present field of the wrong type or range is a 400 (null
+  // counts as absent); a refresh token another session already holds is a 409.
+  function sessionOptions(body) {
+    onlyFields(body, ["ttlSeconds", "format", "graceMs", "clockOffsetMs", "rotate", "subject", "refreshToken"]);
+    const field = (key, ok, what) => {
+      const v = body[key];
+      if (v === undefined || v === null) return undefined;
+      if (!ok(v)) bad(`${key} must be ${what}`);
+      return v;
+    };
+    const opts = {
+      ttlSeconds: field("ttlSeconds", (v) => isNum(v) && v > 0 && v <= TEN_YEARS_S, "a positive number of seconds (at most ten years)"),
+      format: field("format", (v) => FORMATS.includes(v), `one of ${FORMATS.join(", ")}`),
+      graceMs: field("graceMs", (v) => isNum(v) && v >= 0, "a non-negative number of ms"),
+      clockOffsetMs: field("clockOffsetMs", (v) => isNum(v) && Math.abs(v) <= TEN_YEARS_S * 1000, "a number of ms (at most ten years either way)"),
+      rotate: field("rotate", isBool, "a boolean"),
+      subject: field("subject", (v) => typeof v === "string" && v.length > 0 && v.length <= 256, "a string of 1 to 256 characters"),
+      refreshToken: field("refreshToken", cookieSafe, "1 to 4096 cookie-safe characters"),
+    };
+    if (opts.refreshToken !== undefined && refreshIndex.has(opts.refreshToken)) {
+      throw new BadRequest("refreshToken is already held by a session", 409);
+    }
+    return opts;
+  }
+
   // A family is one sign-in: the chain of refresh tokens produced by rotation.
   function mintFamily(opts = {}) {
     const id = "fam_" + b64url(crypto.randomBytes(9));
@@ -96,14 +217,14 @@ export function createDevServer(config = {}) {
       revokedJtis: new Set(),
     };
     families.set(id, fam);
-    issueRefreshToken(fam);
+    issueRefreshToken(fam, opts.refreshToken);
     return fam;
   }
 
-  function issueRefreshToken(fam) {
+  function issueRefreshToken(fam, token = randomToken("rt_")) {
     if (fam.current) fam.previous = { token: fam.current, rotatedAt: Date.now() };
     fam.generation += 1;
-    fam.current = randomToken("rt_");
+    fam.current = token;
     refreshIndex.set(fam.current, { family: fam.id, generation: fam.generation });
   }
 
@@ -147,11 +268,13 @@ export function createDevServer(config = {}) {
   function takeFault(req, fam) {
     const header = req.headers["x-ida-fault"];
     if (header) {
+      let fault;
       try {
-        return JSON.parse(header);
+        fault = JSON.parse(header);
       } catch {
-        return null;
+        bad("x-ida-fault is not valid JSON");
       }
+      return checkFault(fault, "x-ida-fault");
     }
     if (fam && fam.faults.length) return fam.faults.shift();
     if (global.faults.length) return global.faults.shift();
@@ -188,15 +311,20 @@ export function createDevServer(config = {}) {
     res.end(text);
   }
 
-  async function readBody(req, limit = 1 << 20) {
-    const chunks = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += chunk.length;
-      if (size > limit) throw new Error("body too large");
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks).toString("utf8");
+  // The body as text. Over `limit` bytes: BadRequest (after dropping the rest, see DRAIN_LIMIT).
+  function readBody(req, limit = BODY_LIMIT) {
+    return new Promise((resolve, reject) => {
+      const chunks = [];
+      let size = 0;
+      req.on("data", (chunk) => {
+        size += chunk.length;
+        if (size <= limit) chunks.push(chunk);
+        else if (size > DRAIN_LIMIT) req.socket.destroy();
+      });
+      req.on("end", () => (size > limit ? reject(new BadRequest(`body over ${limit} bytes`)) : resolve(Buffer.concat(chunks).toString("utf8"))));
+      req.on("error", reject);
+      req.on("close", () => reject(new Error("request closed before its end")));
+    });
   }
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -322,8 +450,11 @@ export function createDevServer(config = {}) {
     let payload;
     try {
       payload = JSON.parse(await readBody(req));
-    } catch {
-      return send(res, 400, { error: "invalid_request", message: "body must be JSON" });
+    } catch (err) {
+      if (err instanceof BadRequest || err instanceof SyntaxError) {
+        return send(res, 400, { error: "invalid_request", message: err instanceof BadRequest ? err.message : "body must be JSON" });
+      }
+      throw err;
     }
     const token = payload?.refreshToken;
     const entry = typeof token === "string" ? refreshIndex.get(token) : undefined;
@@ -334,7 +465,7 @@ export function createDevServer(config = {}) {
     if (fault && (await applyFault(fault, req, res, fam ? fam.counters : global.counters))) return;
 
     if (typeof token !== "string" || token === "") {
-      return send(res, 400, { error: "invalid_request", message: "refreshToken is required" });
+      return send(res, 400, { error: "invalid_request", message: "refreshToken must be a non-empty string" });
     }
     if (!fam || fam.revoked) {
       (fam ?? global).counters.rejected += 1;
@@ -370,9 +501,9 @@ export function createDevServer(config = {}) {
       return res.end();
     }
     if (fam.format === "cookie") {
+      // The spec's 200: an empty JSON object; the session travels in the cookies.
       res.setHeader("Set-Cookie", sessionCookies(fam, at));
-      res.writeHead(200, { "Content-Length": 0, "Cache-Control": "no-store", ...headers });
-      return res.end();
+      return send(res, 200, {}, headers);
     }
     send(res, 200, tokenBody(fam, at), headers);
   }
@@ -385,66 +516,88 @@ export function createDevServer(config = {}) {
     return cookie ? cookie.slice(7) : null;
   }
 
+  // Each dev endpoint's method. Bad input to any of them (a body that is not a JSON object, an
+  // unknown field, a field of the wrong type, a missing family) is a 400 with a short JSON error.
+  const DEV_METHODS = new Map([["session", "POST"], ["faults", "POST"], ["stats", "GET"], ["chaos", "POST"], ["revoke-access", "POST"], ["revoke", "POST"], ["expire", "POST"], ["restart", "POST"]]);
+
   async function handleDev(req, res, route, url) {
-    const body = req.method === "POST" ? await readBody(req).then((t) => (t ? JSON.parse(t) : {})) : {};
-    const famOf = (id) => (id === undefined ? null : families.get(id));
+    const method = DEV_METHODS.get(route);
+    if (!method) return send(res, 404, { error: "not_found" });
+    if (req.method !== method) return send(res, 405, { error: "method_not_allowed" }, { Allow: method });
+    const body = method === "POST" ? jsonObject(await readBody(req)) : {};
+    // A family named in the body: a string, and one that exists (else 404).
+    const family = (required) => {
+      if (body.family === undefined && !required) return undefined;
+      if (typeof body.family !== "string") bad("family must be a string");
+      return families.get(body.family) ?? null;
+    };
     switch (route) {
       case "session": {
-        const fam = mintFamily(body);
+        const fam = mintFamily(sessionOptions(body));
         const at = issueAccessToken(fam);
         if (fam.format === "cookie") res.setHeader("Set-Cookie", sessionCookies(fam, at));
         return send(res, 200, { family: fam.id, accessToken: at.token, refreshToken: fam.current, expiresIn: at.expiresIn });
       }
       case "faults": {
-        const target = body.family === undefined ? global : famOf(body.family);
+        onlyFields(body, ["family", "faults", "sticky", "clear"]);
+        if (body.faults !== undefined) checkFaults(body.faults, "faults");
+        if (body.sticky !== undefined && body.sticky !== null) checkFault(body.sticky, "sticky");
+        if (body.clear !== undefined && !isBool(body.clear)) bad("clear must be a boolean");
+        const fam = family(false);
+        const target = fam === undefined ? global : fam;
         if (!target) return send(res, 404, { error: "unknown family" });
-        if (Array.isArray(body.faults)) target.faults.push(...body.faults);
-        if ("sticky" in body) target.sticky = body.sticky;
+        if (body.faults) target.faults.push(...body.faults);
+        if ("sticky" in body) target.sticky = body.sticky ?? null;
         if (body.clear) { target.faults = []; target.sticky = null; }
         return send(res, 200, { queued: target.faults.length, sticky: target.sticky });
       }
       case "stats": {
         const id = url.searchParams.get("family");
-        const fam = id ? famOf(id) : null;
+        const fam = id ? families.get(id) : null;
         if (id && !fam) return send(res, 404, { error: "unknown family" });
         const counters = fam ? fam.counters : global.counters;
         return send(res, 200, { ...counters, resourceRequests: resources, oversizedBytesSent, ...inflateStats, hanging: hanging.size, ...(fam ? { revoked: fam.revoked, generation: fam.generation, currentRefreshToken: fam.current } : { families: families.size }) });
       }
       case "chaos": {
+        onlyFields(body, ["rate", "faults"]);
+        if (body.rate !== undefined && !(isNum(body.rate) && body.rate >= 0 && body.rate <= 1)) bad("rate must be a number from 0 to 1");
+        if (body.faults !== undefined) checkFaults(body.faults, "faults");
         global.chaos = body.rate > 0 && Array.isArray(body.faults) && body.faults.length ? { rate: Number(body.rate), faults: body.faults } : null;
         return send(res, 200, { chaos: global.chaos });
       }
       case "revoke-access": {
         // The resource server stops accepting every access token issued so far (not the
         // refresh token): the next authFetch gets a 401 and must refresh once.
-        const fam = famOf(body.family);
+        onlyFields(body, ["family"]);
+        const fam = family(true);
         if (!fam) return send(res, 404, { error: "unknown family" });
         for (const j of fam.jtis) fam.revokedJtis.add(j);
         return send(res, 200, { revoked: fam.jtis.length });
       }
       case "revoke": {
-        const fam = famOf(body.family);
+        onlyFields(body, ["family"]);
+        const fam = family(true);
         if (!fam) return send(res, 404, { error: "unknown family" });
         revoke(fam);
         return send(res, 200, { revoked: true });
       }
       case "expire": {
         // Makes the family's current refresh token's grace window end now (for reuse tests).
-        const fam = famOf(body.family);
+        onlyFields(body, ["family"]);
+        const fam = family(true);
         if (!fam) return send(res, 404, { error: "unknown family" });
         if (fam.previous) fam.previous.rotatedAt = 0;
         return send(res, 200, {});
       }
       case "restart": {
         // As if the auth server restarted with empty storage: every token is gone.
+        onlyFields(body, []);
         families.clear();
         refreshIndex.clear();
         global.faults = [];
         global.sticky = null;
         return send(res, 200, {});
       }
-      default:
-        return send(res, 404, { error: "not_found" });
     }
   }
 
@@ -463,8 +616,9 @@ export function createDevServer(config = {}) {
   }
 
   async function handle(req, res) {
-    const url = new URL(req.url, "http://localhost");
     cors(req, res);
+    const url = parseTarget(req.method, req.url);
+    if (!url) return send(res, 400, { error: "invalid_request", message: "malformed request target" });
     if (req.method === "OPTIONS") {
       res.writeHead(204, {
         "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -503,9 +657,21 @@ export function createDevServer(config = {}) {
 
   const onRequest = (req, res) => {
     handle(req, res).catch((err) => {
-      if (!res.headersSent) send(res, 500, { error: "internal", message: String(err?.message ?? err) });
-      else res.destroy();
+      if (res.headersSent || res.destroyed) return res.destroy();
+      if (err instanceof BadRequest) {
+        const headers = err.status === 400 && !req.complete ? { Connection: "close" } : {};
+        return send(res, err.status, { error: err.status === 409 ? "conflict" : "invalid_request", message: err.message }, headers);
+      }
+      send(res, 500, { error: "internal", message: String(err?.message ?? err) });
     });
+  };
+  // What Node's HTTP parser refuses (a request line or header it cannot read) gets the same
+  // short JSON error instead of Node's bare 400.
+  const onClientError = (err, socket) => {
+    if (err.code === "ECONNRESET" || !socket.writable || socket._httpMessage?.headersSent) return socket.destroy();
+    const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+    const text = JSON.stringify({ error: "invalid_request", message: status === 431 ? "request headers too large" : status === 408 ? "request timeout" : "malformed request" });
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
   };
   // Bound to loopback only, on IPv4 and (where present) IPv6, so "localhost" works whichever
   // address a client resolves it to.
@@ -515,12 +681,14 @@ export function createDevServer(config = {}) {
       return new Promise((resolve, reject) => {
         const v4 = http.createServer(onRequest);
         v4.keepAliveTimeout = 1000;
+        v4.on("clientError", onClientError);
         v4.once("error", reject);
         v4.listen(port, "127.0.0.1", () => {
           servers.push(v4);
           const actual = v4.address().port;
           const v6 = http.createServer(onRequest);
           v6.keepAliveTimeout = 1000;
+          v6.on("clientError", onClientError);
           v6.once("error", () => resolve(actual));
           v6.listen(actual, "::1", () => { servers.push(v6); resolve(actual); });
         });
