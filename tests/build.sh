@@ -22,17 +22,20 @@ fi
 # Three builds: pkg/wasm (everything, ESM: Node's import, workerd), pkg/wasm-client (no
 # AuthGateway: the browser entries, so SPAs do not pay for JWT verification they cannot use)
 # and pkg/wasm-node (everything, CommonJS: require() in Node and Jest). The last one is the
-# first's wasm again (same cargo build, cached) through wasm-bindgen's nodejs target.
+# first's cargo build again (cached) through wasm-bindgen's nodejs target: only its glue is kept.
 # Release builds rebuild the standard library with panics as a bare trap (panic=abort already
 # traps; this drops the panic message machinery, core::fmt and its tables: about 5 KB gzip).
 # That takes rust-src and RUSTC_BOOTSTRAP (the flags are unstable); on a toolchain that lacks
 # either, the plain build is used and the size gate in tests/bench/size.mjs decides.
 wasm_pack() { # out-dir, extra cargo args...
   local out="$1"; shift
-  wasm-pack build --quiet "$PROFILE" --target "$TARGET" --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
+  wasm-pack build --quiet "$PROFILE" --target "$TARGET" ${NO_OPT:+--no-opt} --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
 }
 build() { # target (web | nodejs), out-dir, extra cargo args...
   local TARGET="$1" out="$2"; shift 2
+  # The nodejs build's wasm is thrown away for pkg/wasm's (below): no wasm-opt run for it.
+  local NO_OPT=""
+  [ "$TARGET" = nodejs ] && NO_OPT=1
   rm -rf "$out"
   local std_src=0
   [ "$PROFILE" = "--release" ] && rustup component list --installed 2>/dev/null | grep -q '^rust-src' && std_src=1
@@ -80,15 +83,22 @@ build() { # target (web | nodejs), out-dir, extra cargo args...
     sed 's#"\./wasm/ida_refresh\.js"#"./ida_refresh.js"#' pkg/refresh-error.d.ts > "$out/refresh-error.d.ts"
     sed -i 's#"\.\./refresh-error\.js"#"./refresh-error.js"#' "$out/ida_refresh.d.ts"
     grep -q "require(String.raw\`./refresh-error.js\`)" "$out/ida_refresh.js" || { echo "build: could not rewrite the snippet require" >&2; exit 1; }
-    # The wasm is pkg/wasm's, byte for byte (one cargo build, the same wasm-opt): the glue
-    # reads that one instead of shipping a second copy.
-    if cmp -s "$out/ida_refresh_bg.wasm" pkg/wasm/ida_refresh_bg.wasm &&
+    # The wasm is pkg/wasm's (one cargo build through the same wasm-bindgen; wasm-opt keeps
+    # every import and export name): the glue reads that one instead of shipping a second
+    # copy. Checked: the same imports and exports, the only contract between glue and wasm.
+    if node -e '
+        const fs = require("fs");
+        const shape = (f) => { const m = new WebAssembly.Module(fs.readFileSync(f)); return JSON.stringify([WebAssembly.Module.imports(m), WebAssembly.Module.exports(m)]); };
+        process.exit(shape(process.argv[1]) === shape(process.argv[2]) ? 0 : 1);
+      ' "$out/ida_refresh_bg.wasm" pkg/wasm/ida_refresh_bg.wasm &&
       grep -q '^const wasmPath = `${__dirname}/ida_refresh_bg.wasm`;$' "$out/ida_refresh.js"; then
       sed -i 's#^const wasmPath = `${__dirname}/ida_refresh_bg.wasm`;$#const wasmPath = `${__dirname}/../wasm/ida_refresh_bg.wasm`;#' "$out/ida_refresh.js"
       rm "$out/ida_refresh_bg.wasm"
-      echo "build: $out reads pkg/wasm/ida_refresh_bg.wasm (the same bytes)" >&2
+      echo "build: $out reads pkg/wasm/ida_refresh_bg.wasm (the same imports and exports)" >&2
       return
     fi
+    echo "build: $out keeps a wasm of its own (it does not match pkg/wasm's)" >&2
+    [ "$PROFILE" = "--release" ] && wasm-opt -Oz "$out/ida_refresh_bg.wasm" -o "$out/ida_refresh_bg.wasm"
   else
     grep -q "from './refresh-error.js'" "$out/ida_refresh.js" || { echo "build: could not rewrite the snippet import" >&2; exit 1; }
   fi
@@ -98,5 +108,6 @@ build() { # target (web | nodejs), out-dir, extra cargo args...
   echo "build: $out/ida_refresh_bg.wasm $raw bytes raw, $gz bytes gzip -9" >&2
 }
 build web pkg/wasm
-build web pkg/wasm-client --no-default-features
+# Right after pkg/wasm: the same features, so cargo has nothing to rebuild.
 build nodejs pkg/wasm-node
+build web pkg/wasm-client --no-default-features

@@ -71,7 +71,10 @@ let e; try { await refresh("rt_unknown", { baseUrl: process.env.BASE }); } catch
 const client = new RefreshClient({ baseUrl: process.env.BASE, refreshToken: r.refreshToken, autoRefresh: false });
 const token = await client.getAccessToken();
 client.dispose();
-console.log(JSON.stringify({ node: process.versions.node.split(".")[0], api: Object.keys(api).sort(), sub: r.claims.sub, isRefreshError: e instanceof RefreshError, isError: e instanceof Error, code: e.code, token: typeof token, gateway: ${GATEWAY_KIND}, version }));
+// AuthGateway verifies the dev server's HS256 token (its JS helpers, converted to CommonJS for require()).
+const gw = new AuthGateway({ upstream: "http://127.0.0.1:9", keys: { hs256Secret: "ida-dev-secret-32-bytes-or-more-change-me" }, algorithms: ["HS256"] });
+const verdict = (await gw.authenticate(new Request("http://app.example/x", { headers: { authorization: "Bearer " + r.accessToken } }))).status;
+console.log(JSON.stringify({ node: process.versions.node.split(".")[0], api: Object.keys(api).sort(), sub: r.claims.sub, isRefreshError: e instanceof RefreshError, isError: e instanceof Error, code: e.code, token: typeof token, gateway: ${GATEWAY_KIND}, verdict, version }));
 `;
 const API = ["AuthGateway", "RefreshClient", "RefreshError", "refresh"];
 
@@ -91,7 +94,7 @@ const { version } = createRequire(import.meta.url)("ida-refresh/package.json");
 ${NODE_CHECK}`);
   for (const [node, major] of [[process.execPath, "20"], [NODE18, "18"]]) {
     const out = await runNode(node, "main.mjs");
-    assert.deepEqual(out, { node: major, api: API, sub: out.sub, isRefreshError: true, isError: true, code: "invalid_refresh_token", token: "string", gateway: "real", version: "0.1.0" });
+    assert.deepEqual(out, { node: major, api: API, sub: out.sub, isRefreshError: true, isError: true, code: "invalid_refresh_token", token: "string", gateway: "real", verdict: "authenticated", version: "0.1.0" });
   }
 });
 
@@ -103,7 +106,7 @@ const { version } = require("ida-refresh/package.json");
 `);
   for (const [node, major] of [[process.execPath, "20"], [NODE18, "18"]]) {
     const out = await runNode(node, "main.cjs");
-    assert.deepEqual(out, { node: major, api: API, sub: out.sub, isRefreshError: true, isError: true, code: "invalid_refresh_token", token: "string", gateway: "real", version: "0.1.0" });
+    assert.deepEqual(out, { node: major, api: API, sub: out.sub, isRefreshError: true, isError: true, code: "invalid_refresh_token", token: "string", gateway: "real", verdict: "authenticated", version: "0.1.0" });
   }
 });
 
