@@ -1,6 +1,7 @@
 // The browser build's API: the same names, from the client-only wasm. AuthGateway runs in
-// workers (the "workerd"/"worker"/"node" conditions); here it is a stub that says so, so that
-// the one import line works everywhere.
+// edge workers and Node (the "workerd" and "node" conditions); here it is a stub that says so,
+// so that the one import line works everywhere (browser.d.ts types it `never`, so TypeScript
+// users see the mistake when they compile).
 export { refresh, RefreshClient } from "./wasm-client/ida_refresh.js";
 import { RefreshError } from "./wasm-client/refresh-error.js";
 export { RefreshError };

@@ -1,7 +1,9 @@
-// The public surface: the API and its types, nothing of the raw wasm exports.
+// Types of the "node" condition (ESM, node.js); workerd.d.ts adds RefreshCoordinator, node.d.cts
+// is the same surface for require(), browser.d.ts the browser build's. Only the API and its
+// types: nothing of the raw wasm exports.
 export { refresh, RefreshClient, AuthGateway } from "./wasm/ida_refresh.js";
 export type {
-  RefreshErrorCode, RefreshOptions, RefreshResult, Session, StorageAdapter, RetryOptions, RefreshClientOptions,
+  RefreshErrorCode, RefreshOptions, RefreshResult, FetchFunction, Session, StorageAdapter, RetryOptions, RefreshClientOptions,
   SignedOutReason, RefreshClientEventMap, GatewayAlgorithm, GatewayOptions, AuthOutcome,
 } from "./wasm/ida_refresh.js";
 export { RefreshError } from "./refresh-error.js";

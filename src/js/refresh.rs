@@ -44,8 +44,11 @@ export interface RefreshOptions {
   /** fetch's credentials mode; "include" when the server keeps the session in cookies. */
   credentials?: "omit" | "same-origin" | "include";
   /** A fetch-compatible function (or an object with fetch(), e.g. a service binding). */
-  fetch?: ((input: string, init: RequestInit) => Promise<Response>) | { fetch(input: string, init: RequestInit): Promise<Response> };
+  fetch?: FetchFunction | { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> };
 }
+
+/** fetch as ida-refresh calls it: the global fetch fits, and so does any function of its shape. */
+export type FetchFunction = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 
 /** What a successful refresh returns. Every field is null when the server answered with an empty body (cookie mode). */
 export interface RefreshResult {

@@ -1,6 +1,8 @@
-// Type-checks the package's public surface as a TypeScript user sees it (tsc --noEmit).
+// Type-checks the package's public surface as a TypeScript user of the "node" condition sees it
+// (tsc --noEmit; tests/js/package-types.test.mjs checks it, and the other entries' consumers
+// beside it, against the packed package).
 import { refresh, RefreshClient, RefreshError, AuthGateway } from "ida-refresh";
-import type { RefreshResult, RefreshErrorCode, Session, RefreshClientEventMap, AuthOutcome, GatewayOptions } from "ida-refresh";
+import type { RefreshResult, RefreshErrorCode, Session, RefreshClientEventMap, AuthOutcome, GatewayOptions, FetchFunction } from "ida-refresh";
 
 async function spa(): Promise<void> {
   const result: RefreshResult = await refresh("rt", { baseUrl: "/api/v1", timeoutMs: 5000, credentials: "include", headers: { "x-a": "1" } });
@@ -44,7 +46,19 @@ async function spa(): Promise<void> {
     await client.refresh();
   } catch (e) {
     if (e instanceof RefreshError && e.retryable) void e.retryAfterMs;
+    if (e instanceof RefreshError) {
+      const oauth: string | undefined = e.serverError;
+      void oauth;
+    }
   }
+  // fetch as it is called: the global fetch, a wrapper of its shape, or an object with one.
+  await refresh("rt", { fetch });
+  await refresh("rt", { fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init) });
+  await refresh("rt", { fetch: { fetch } });
+  const f: FetchFunction = fetch;
+  void f;
+  // @ts-expect-error a fetch that does not return a Response promise
+  await refresh("rt", { fetch: (input: string) => input });
 }
 
 async function worker(request: Request, env: { ORIGIN: { fetch(r: Request): Promise<Response> } }): Promise<Response> {
