@@ -60,11 +60,10 @@ impl RetryPolicy {
     }
 
     /// How long the cooldown after a failed series lasts: `cooldownMs`, or the Retry-After if
-    /// longer, but a Retry-After counts for at most `maxCooldownMs`. The cap applies to the
-    /// server's header only: a `cooldownMs` the app chose above it is kept.
+    /// longer, and never more than `maxCooldownMs` (one `Retry-After: 99999999` must not block
+    /// a tab for years).
     pub fn cooldown_after(&self, error: &Error) -> f64 {
-        let retry_after = error.retry_after_ms.unwrap_or(0.0).min(self.max_cooldown_ms);
-        self.cooldown_ms.max(retry_after)
+        self.cooldown_ms.max(error.retry_after_ms.unwrap_or(0.0)).min(self.max_cooldown_ms)
     }
 }
 
@@ -128,7 +127,8 @@ mod tests {
         assert_eq!(p.cooldown_after(&err(ErrorCode::RateLimited, Some(600_001.0))), 600_000.0);
         assert_eq!(p.cooldown_after(&err(ErrorCode::RateLimited, Some(599_999.0))), 599_999.0);
         let short = RetryPolicy { max_cooldown_ms: 10_000.0, ..p };
-        assert_eq!(short.cooldown_after(&err(ErrorCode::RateLimited, Some(60_000.0))), 30_000.0, "cooldownMs itself is kept");
+        assert_eq!(short.cooldown_after(&err(ErrorCode::RateLimited, Some(60_000.0))), 10_000.0, "the cooldown is at most maxCooldownMs");
+        assert_eq!(short.cooldown_after(&err(ErrorCode::ServerError, None)), 10_000.0, "cooldownMs above the cap is cut to it");
         let none = RetryPolicy { cooldown_ms: 0.0, max_cooldown_ms: 0.0, ..p };
         assert_eq!(none.cooldown_after(&err(ErrorCode::RateLimited, Some(60_000.0))), 0.0);
     }
