@@ -8,7 +8,9 @@
 //! successes, so never-seen refresh tokens cannot displace a real result. Successes are kept
 //! for their whole window, bounded with least-recently-used eviction; in-flight refreshes are
 //! bounded too, and are never evicted: when that table is full a new refresh is refused as
-//! busy (503) rather than sent unshared.
+//! busy (503) rather than sent unshared. While a flight is open nobody else sends its token:
+//! if its leader vanishes or runs past the timeout, its followers are answered "try again"
+//! (503), never by sending the same token a second time.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -62,10 +64,10 @@ pub enum Poll<T, E> {
     Pending,
     /// The flight's outcome.
     Ready(Result<T, E>),
-    /// The leader vanished without an outcome: this request refreshes now.
-    Lead(Ticket),
-    /// The leader vanished and the table is full.
-    Busy,
+    /// The leader vanished, or ran past the flight's timeout, without an outcome. The token may
+    /// have reached the auth server, so the follower does not send it again: it answers "try
+    /// again shortly" (503), and a later request leads a new flight.
+    Gone,
 }
 
 struct Flight {
@@ -149,13 +151,7 @@ impl<T: Clone, E: Clone> Flights<T, E> {
             }
             return Poll::Pending;
         }
-        match self.lead(ticket.key, now_ms) {
-            Some(lead) => {
-                *ticket = lead;
-                Poll::Lead(lead)
-            }
-            None => Poll::Busy,
-        }
+        Poll::Gone
     }
 
     /// The leader's outcome. A success answers later requests for `result_ttl_ms`; a failure
@@ -173,8 +169,8 @@ impl<T: Clone, E: Clone> Flights<T, E> {
         }
     }
 
-    /// The leader went away without an outcome (its request was cancelled): a follower takes
-    /// over on its next poll.
+    /// The leader went away without an outcome (its request was cancelled): its followers are
+    /// told at once, and the next request leads anew.
     pub fn abandon(&mut self, ticket: Ticket) {
         self.take(ticket);
     }
@@ -367,22 +363,22 @@ mod tests {
     }
 
     #[test]
-    fn a_vanished_leader_is_replaced_by_one_follower_the_others_follow_it() {
+    fn a_vanished_leader_sends_its_followers_away_and_nobody_resends_meanwhile() {
         let mut t = Table::new(LIMITS);
         let key = flight_key("rt");
         let leader = lead(t.join(key, 0.0));
         let mut a = follow(t.join(key, 1.0));
         let mut b = follow(t.join(key, 1.0));
         t.abandon(leader);
-        let new_leader = match t.poll(&mut a, 10.0) {
-            Poll::Lead(ticket) => ticket,
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(t.poll(&mut b, 11.0), Poll::Pending, "b follows the new leader");
-        t.finish(new_leader, Err("down"), 20.0);
-        assert_eq!(t.poll(&mut b, 21.0), Poll::Ready(Err("down")), "b gets the new flight's failure");
-        t.finish(leader, Ok("too late"), 22.0);
-        assert_eq!(t.join(key, 23.0), Join::Done("too late"), "a success is kept even from a replaced flight");
+        assert_eq!(t.poll(&mut a, 10.0), Poll::Gone, "not a second send of the same token");
+        assert_eq!(t.poll(&mut b, 10.0), Poll::Gone);
+        let next = lead(t.join(key, 20.0));
+        let mut c = follow(t.join(key, 21.0));
+        assert_eq!(t.poll(&mut c, 22.0), Poll::Pending, "a later request leads a new flight, the rest follow it");
+        t.finish(next, Err("down"), 30.0);
+        assert_eq!(t.poll(&mut c, 31.0), Poll::Ready(Err("down")));
+        t.finish(leader, Ok("too late"), 32.0);
+        assert_eq!(t.join(key, 33.0), Join::Done("too late"), "a success is kept even from a replaced flight");
     }
 
     #[test]
@@ -392,7 +388,8 @@ mod tests {
         lead(t.join(key, 0.0));
         let mut f = follow(t.join(key, 1.0));
         assert_eq!(t.poll(&mut f, 5_999.0), Poll::Pending);
-        assert!(matches!(t.poll(&mut f, 6_000.0), Poll::Lead(_)));
+        assert_eq!(t.poll(&mut f, 6_000.0), Poll::Gone, "timed out: the follower does not resend");
+        assert!(matches!(t.join(key, 6_001.0), Join::Lead(_)), "a later request leads");
         let lone = flight_key("x");
         let l = lead(t.join(lone, 7_000.0));
         let _waiter = follow(t.join(lone, 7_001.0));

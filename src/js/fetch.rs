@@ -233,6 +233,18 @@ pub async fn read_body(response: &Response, cap: usize, timeout_ms: u32) -> Resu
     read_capped(response, &Deadline::start(timeout_ms, controller), cap, signal.as_ref()).await
 }
 
+/// A pending response (a Durable Object stub's `fetch`) and its body up to `cap` decoded bytes,
+/// both within `timeout_ms`: the answer is a `Response`, or an error.
+pub async fn response_body(pending: Promise, cap: usize, timeout_ms: u32) -> Result<Vec<u8>, JsError> {
+    let controller = AbortController::new().ok();
+    let _cancel_on_drop = AbortOnDrop::new(controller.clone());
+    let signal = controller.as_ref().map(AbortController::signal);
+    let deadline = Deadline::start(timeout_ms, controller);
+    let response = deadline.race(pending).await?;
+    let response = response.dyn_into::<Response>().map_err(|_| JsError::from(Error::bad_response("is not a Response")))?;
+    read_capped(&response, &deadline, cap, signal.as_ref()).await
+}
+
 /// The body, cut at `cap` decoded bytes. Content-Length is a claim, not a limit: a compressed
 /// body of a few KiB can inflate to gigabytes, so even a small declared length is read as a
 /// stream and counted (in JS, where a chunk costs nothing once dropped: wasm memory never

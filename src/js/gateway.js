@@ -9,7 +9,8 @@ export function outcome(status, claims, request, setCookies) {
 // A WebCrypto signature check: `accepted` (built already) if it holds, else the refusal.
 export function verifyThen(params, key, signature, data, accepted) {
   const refused = () => outcome("unauthenticated", undefined, null, []);
-  return crypto.subtle.verify(params, key, signature, data).then((ok) => (ok ? accepted : refused()), refused);
+  // Copies: the arguments are views into wasm memory, which a later allocation may move.
+  return crypto.subtle.verify(params, key, signature.slice(), data.slice()).then((ok) => (ok ? accepted : refused()), refused);
 }
 
 // The request to forward: the URL moved to `origin` (undefined: kept, for a service binding),

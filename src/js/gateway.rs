@@ -20,7 +20,7 @@ use web_sys::{Headers, Request, Response};
 
 use super::crypto::{verify_imported, ImportedKey, KeyCache};
 use super::error::{to_js, JsError};
-use super::fetch::{read_body, Transport};
+use super::fetch::{response_body, Transport};
 use super::global::{global_fetch, method, promise, sleep};
 use super::options::OptionReader;
 use super::refresh::Endpoint;
@@ -132,6 +132,8 @@ const RESULT_TTL_MS: f64 = 30_000.0;
 const MAX_RESULTS: usize = 2_048;
 /// Refreshes in flight at once in one isolate; beyond it a new one is answered 503.
 const MAX_IN_FLIGHT: usize = 4_096;
+/// What the Durable Object's answer may take beyond the refresh timeout.
+const COORDINATOR_SLACK_MS: u32 = 500;
 /// How often a waiting request looks at the shared state again.
 const POLL_MS: f64 = 10.0;
 
@@ -212,8 +214,10 @@ enum Fast {
 /// The credentials a request carries.
 struct Presented {
     cookie_header: String,
-    /// The token came in an `Authorization: Bearer` header (forwarded as it is).
+    /// The `Authorization` header reads exactly `Bearer <token>` (forwarded as it is).
     bearer: bool,
+    /// The token came in the `Authorization` header, not a cookie.
+    token_from_header: bool,
     token: Option<String>,
     refresh_cookie: Option<String>,
     /// Cookie credentials on a cross-site unsafe request.
@@ -376,12 +380,17 @@ impl Gateway {
             if method(c, "idFromName").is_none() || method(c, "get").is_none() {
                 return Err(Error::invalid_argument("coordinator", "must be a Durable Object namespace binding"));
             }
+            // The object refreshes with its own global fetch: a fetch option would silently stop applying.
+            if endpoint.transport.fetch.is_some() {
+                return Err(Error::invalid_argument("fetch", "cannot be combined with coordinator (the Durable Object refreshes with its own fetch)"));
+            }
         }
         let limits = FlightLimits {
             max_in_flight: MAX_IN_FLIGHT,
             max_results: MAX_RESULTS,
             result_ttl_ms: RESULT_TTL_MS,
-            flight_timeout_ms: f64::from(timeout) + 1_000.0,
+            // Past every leader's own deadline (the refresh, or the coordinator's answer).
+            flight_timeout_ms: f64::from(timeout) + f64::from(COORDINATOR_SLACK_MS) + 1_000.0,
         };
         Ok(Self {
             endpoint,
@@ -418,20 +427,23 @@ impl Gateway {
         let has_bearer = bearer.as_deref().is_some_and(|t| authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")) == Some(t));
         let token = bearer.or_else(|| read_cookie(&cookie_header, &self.cookies.access)).filter(|t| !t.is_empty());
         let refresh_cookie = read_cookie(&cookie_header, &self.cookies.refresh).filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES);
-        let forged = from_cookie && (token.is_some() || refresh_cookie.is_some()) && {
+        // Cross-site with cookie credentials: the access cookie when it is the token, and the
+        // refresh cookie whenever it is present (an expired Bearer token would bring it into use).
+        let forged = ((from_cookie && token.is_some()) || refresh_cookie.is_some()) && {
             let url = request.url();
             let own = origin_of(&url).unwrap_or_default();
             forged(&request.method(), header("sec-fetch-site").as_deref(), header("origin").as_deref(), own, &self.allowed_origins)
         };
-        Presented { cookie_header, bearer: has_bearer, token, refresh_cookie, forged }
+        Presented { cookie_header, bearer: has_bearer, token_from_header: !from_cookie, token, refresh_cookie, forged }
     }
 
     /// The decision when nothing needs waiting for: a refused or forged request, an HS256
     /// token, or a token whose WebCrypto key is imported already (the signature check left).
     fn decide_now(&self, request: &Request) -> Fast {
         let presented = self.presented(request);
-        let Presented { token, refresh_cookie, forged, .. } = &presented;
-        if *forged {
+        let Presented { token, refresh_cookie, forged, token_from_header, .. } = &presented;
+        // A Bearer request is judged on its header; its cookies matter only if it is refreshed.
+        if *forged && !token_from_header {
             return Fast::Done(Outcome::only(Status::Forbidden, Vec::new()));
         }
         let Some(token) = token else {
@@ -476,8 +488,8 @@ impl Gateway {
 
     async fn authenticate(self: &Rc<Self>, request: &Request, ctx: &JsValue) -> Outcome {
         let presented = self.presented(request);
-        let Presented { token, refresh_cookie, forged, .. } = &presented;
-        if *forged {
+        let Presented { token, refresh_cookie, forged, token_from_header, .. } = &presented;
+        if *forged && !token_from_header {
             return Outcome::only(Status::Forbidden, Vec::new());
         }
         if let Some(token) = &token {
@@ -492,6 +504,9 @@ impl Gateway {
         let Some(refresh_token) = refresh_cookie else {
             return Outcome::only(Status::Unauthenticated { token_presented: token.is_some() }, Vec::new());
         };
+        if *forged {
+            return Outcome::only(Status::Forbidden, Vec::new());
+        }
         // A late request answered from a stored result whose access token has expired since
         // continues that session with the result's own (newer) refresh token. That may be a
         // stored result too (a chain of rotations within the window); a real refresh ends it.
@@ -506,21 +521,22 @@ impl Gateway {
                 }
                 Err(e) => return Outcome::unavailable(e.retry_after_ms.map_or(5, |ms| (ms / 1000.0).ceil().clamp(1.0, 3600.0) as u64)),
             };
+            // From here on the refresh token has been rotated: every answer carries the new
+            // cookies, or a failure below (keys unavailable, a forwarding error) would sign the
+            // user out once the stored result has expired.
+            let cookies = self.session_cookies(&tokens, &used);
             let Some(access) = tokens.access_token.as_ref() else {
-                return Outcome::unavailable(5);
+                return Outcome::only(Status::Unavailable { retry_after_s: 5 }, cookies);
             };
             match self.verify(access.expose(), ctx).await {
-                Ok(claims) => {
-                    let cookies = self.session_cookies(&tokens, &used, &claims);
-                    return self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented);
-                }
+                Ok(claims) => return self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented),
                 Err(Refusal::Rejected(Rejection::Expired)) if continued < 4 && tokens.refresh_token.as_ref().is_some_and(|next| next.expose() != used) => {
                     used = tokens.refresh_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
                     continued += 1;
                 }
-                Err(Refusal::Unavailable(retry_after_s)) => return Outcome::unavailable(retry_after_s),
+                Err(Refusal::Unavailable(retry_after_s)) => return Outcome::only(Status::Unavailable { retry_after_s }, cookies),
                 // The auth server's own token does not verify: a configuration problem.
-                Err(Refusal::Rejected(_)) => return Outcome::unavailable(5),
+                Err(Refusal::Rejected(_)) => return Outcome::only(Status::Unavailable { retry_after_s: 5 }, cookies),
             }
         }
     }
@@ -603,14 +619,13 @@ impl Gateway {
             match polled {
                 Poll::Pending => {}
                 Poll::Ready(outcome) => return outcome,
-                Poll::Lead(ticket) => return self.lead(ticket, key, refresh_token).await,
-                Poll::Busy => return Err(busy()),
+                Poll::Gone => return Err(busy()),
             }
         }
     }
 
     async fn lead(&self, ticket: Ticket, key: FlightKey, refresh_token: &str) -> Result<TokenSet, Error> {
-        // If this request is dropped mid-refresh, a follower takes over at once.
+        // If this request is dropped mid-refresh, its followers are told at once (503).
         let guard = Abandon { flights: &self.flights, ticket: Some(ticket) };
         let outcome = match &self.coordinator {
             Some(namespace) => self.refresh_via_coordinator(namespace, key, refresh_token).await,
@@ -636,8 +651,9 @@ impl Gateway {
         let _ = Reflect::set(&init, &"body".into(), &body.into());
         let fetch = method(&stub, "fetch").ok_or_else(unavailable)?;
         let pending = fetch.call2(&stub, &"https://refresh-coordinator.internal/refresh".into(), &init).map_err(|_| unavailable())?;
-        let response: Response = JsFuture::from(Promise::resolve(&pending)).await.map_err(|_| unavailable())?.dyn_into().map_err(|_| unavailable())?;
-        let text = read_body(&response, MAX_BODY_BYTES, self.endpoint.transport.timeout_ms).await.map_err(|_| unavailable())?;
+        // The object refreshes within the same timeout; its answer gets a little more on top.
+        let within = self.endpoint.transport.timeout_ms.saturating_add(COORDINATOR_SLACK_MS);
+        let text = response_body(Promise::resolve(&pending), MAX_BODY_BYTES, within).await.map_err(|_| unavailable())?;
         let reply = Json::parse(&text).ok_or_else(unavailable)?;
         if let Some(e) = reply.get("error") {
             let code = match e.get("code").and_then(Json::as_str) {
@@ -664,14 +680,14 @@ impl Gateway {
 
     /// Set-Cookie values for a refreshed session: Max-Age from the access token's expiry, and
     /// from the refresh token's own `exp` when it is a JWT (else the configured default).
-    fn session_cookies(&self, tokens: &TokenSet, old_refresh: &str, claims: &VerifiedClaims) -> Vec<String> {
+    fn session_cookies(&self, tokens: &TokenSet, old_refresh: &str) -> Vec<String> {
         let now_ms = now();
         let until = |exp_ms: f64| ((exp_ms - now_ms) / 1000.0).max(0.0).floor() as u64;
         let refresh = tokens.refresh_token.as_ref().map_or(old_refresh, |t| t.expose());
         let refresh_max_age = token::decode(refresh).ok().and_then(|d| d.expires_at_ms).map_or(self.refresh_max_age_s, until);
         let access = tokens.access_token.as_ref().map_or("", |t| t.expose());
         vec![
-            session_cookie(&self.cookies.access, access, &self.cookies.same_site, until(claims.expires_at_ms)),
+            session_cookie(&self.cookies.access, access, &self.cookies.same_site, tokens.expires_at_ms.map_or(300, until)),
             session_cookie(&self.cookies.refresh, refresh, &self.cookies.same_site, refresh_max_age),
         ]
     }
@@ -693,7 +709,7 @@ impl Gateway {
         let authorization = (!bearer).then(|| ["Bearer ", token].concat());
         match forward_request(request, origin, authorization.as_deref(), &cookie, &self.strip) {
             Ok(forwarded) => Outcome { status, claims: Some(claims), request: Some(forwarded), set_cookies },
-            Err(_) => Outcome::unavailable(5),
+            Err(_) => Outcome::only(Status::Unavailable { retry_after_s: 5 }, set_cookies),
         }
     }
 
@@ -701,16 +717,24 @@ impl Gateway {
         let response = match (&outcome.status, &outcome.request) {
             (Status::Authenticated | Status::Refreshed, Some(forwarded)) => {
                 let pending = match &self.upstream {
-                    Upstream::Binding(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, forwarded)?),
+                    Upstream::Binding(f) => f.call1(&JsValue::UNDEFINED, forwarded).map(|p| Promise::resolve(&p)),
                     Upstream::Origin(_) => match &self.endpoint.transport.fetch {
-                        Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, forwarded)?),
-                        None => global_fetch(forwarded, &JsValue::UNDEFINED)?,
+                        Some(f) => f.call1(&JsValue::UNDEFINED, forwarded).map(|p| Promise::resolve(&p)),
+                        None => global_fetch(forwarded, &JsValue::UNDEFINED),
                     },
                 };
-                match JsFuture::from(pending).await {
-                    // A copy, so its headers can be changed.
-                    Ok(r) => Response::new_with_opt_readable_stream_and_init(r.unchecked_ref::<Response>().body().as_ref(), r.unchecked_ref())?,
-                    Err(_) => error_response(502, "bad_gateway", "the origin could not be reached", &[])?,
+                let answered = match pending {
+                    Ok(pending) => JsFuture::from(pending).await.ok().and_then(|r| r.dyn_into::<Response>().ok()),
+                    Err(_) => None,
+                };
+                match answered {
+                    // A copy, so its headers can be changed; a response that cannot be copied
+                    // (a 101 WebSocket upgrade) goes back as it is, without our cookies.
+                    Some(r) => match Response::new_with_opt_readable_stream_and_init(r.body().as_ref(), r.unchecked_ref()) {
+                        Ok(copy) => copy,
+                        Err(_) => return Ok(r),
+                    },
+                    None => error_response(502, "bad_gateway", "the origin could not be reached", &[])?,
                 }
             }
             (Status::Unavailable { retry_after_s }, _) => {

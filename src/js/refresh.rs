@@ -140,6 +140,13 @@ impl Endpoint {
                 }
             }
         }
+        if !self.transport.headers.is_empty() {
+            let mut headers = crate::core::json::ObjectWriter::default();
+            for (name, value) in &self.transport.headers {
+                headers.string(name, value);
+            }
+            options.raw("headers", &headers.finish());
+        }
         options.integer("timeoutMs", f64::from(self.transport.timeout_ms)).finish()
     }
 

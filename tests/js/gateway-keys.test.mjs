@@ -171,8 +171,13 @@ test("CSRF: cookie-authenticated unsafe cross-site requests get 403 (no refresh,
     assert.deepEqual(Object.keys(JSON.parse([...bodies][0])).sort(), ["error", "error_description"]);
     assert.equal(forwarded, before, "origin not called");
     assert.equal((await dev.stats(s.family)).refreshRequests, 0, "no refresh made");
+    // An expired Bearer token would bring the refresh cookie into use: the cookie rule applies.
+    const bearerExpired = await call("POST", { authorization: `Bearer ${expired}`, cookie: cookie(null, s.refreshToken), "sec-fetch-site": "cross-site" });
+    assert.equal(bearerExpired.status, 403, "an expired Bearer token does not open the refresh cookie to a cross-site request");
+    assert.equal((await dev.stats(s.family)).refreshRequests, 0, "no refresh made");
     const accepted = [
       ["POST", { authorization: `Bearer ${token}`, "sec-fetch-site": "cross-site", origin: "https://evil.example" }],
+      ["POST", { authorization: `Bearer ${token}`, cookie: cookie(null, s.refreshToken), "sec-fetch-site": "cross-site", origin: "https://evil.example" }],
       ["GET", { cookie: cookie(token), "sec-fetch-site": "cross-site", origin: "https://evil.example" }],
       ["POST", { cookie: cookie(token), "sec-fetch-site": "same-origin", origin: worker.url }],
       ["POST", { cookie: cookie(token), "sec-fetch-site": "same-site", origin: "https://admin.example" }],
@@ -213,3 +218,23 @@ for (const encoding of ["gzip", "br"]) {
     }
   });
 }
+
+test("a refresh that succeeded but whose new token cannot be verified: 503, and the rotated cookies still reach the browser", async () => {
+  // The auth server (HS256 tokens) and a gateway that only accepts RS256: the refresh rotates the
+  // token family, then the new access token cannot be accepted. Dropping the new refresh cookie
+  // here would sign the user out once the stored result expires.
+  const worker = await coldGateway({ keys: { jwksUrl: `${originUrl}/jwks` }, algorithms: ["RS256"] });
+  try {
+    jwksMode = { delayMs: 0 };
+    const s = await dev.mint({ ttlSeconds: 60 });
+    const r = await fetch(`${worker.url}/x`, { headers: { cookie: `__Host-ida-rt=${s.refreshToken}` } });
+    assert.equal(r.status, 503);
+    const set = Object.fromEntries(r.headers.getSetCookie().map((c) => c.split(";")[0].split("=")));
+    const stats = await dev.stats(s.family);
+    assert.equal(stats.refreshRequests, 1);
+    assert.equal(set["__Host-ida-rt"], stats.currentRefreshToken, "the rotated refresh token is set");
+    assert.ok(set["__Host-ida-at"], "and the new access token");
+  } finally {
+    await worker.stop();
+  }
+});
