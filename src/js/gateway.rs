@@ -521,22 +521,30 @@ impl Gateway {
                 }
                 Err(e) => return Outcome::unavailable(e.retry_after_ms.map_or(5, |ms| (ms / 1000.0).ceil().clamp(1.0, 3600.0) as u64)),
             };
-            // From here on the refresh token has been rotated: every answer carries the new
-            // cookies, or a failure below (keys unavailable, a forwarding error) would sign the
-            // user out once the stored result has expired.
-            let cookies = self.session_cookies(&tokens, &used);
+            // From here on the refresh token may have been rotated: a failure below (keys
+            // unavailable, a token the gateway cannot accept) still hands the new refresh cookie
+            // back, or the user would be signed out once the stored result has expired. Not the
+            // access cookie: one the gateway cannot verify would be refused (401) next time,
+            // while the old, expired one leads to a refresh with the new refresh cookie.
+            let rotated = match &tokens.refresh_token {
+                Some(next) if next.expose() != used => vec![self.refresh_cookie(next.expose())],
+                _ => Vec::new(),
+            };
             let Some(access) = tokens.access_token.as_ref() else {
-                return Outcome::only(Status::Unavailable { retry_after_s: 5 }, cookies);
+                return Outcome::only(Status::Unavailable { retry_after_s: 5 }, rotated);
             };
             match self.verify(access.expose(), ctx).await {
-                Ok(claims) => return self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented),
+                Ok(claims) => {
+                    let cookies = self.session_cookies(&tokens, &used);
+                    return self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented);
+                }
                 Err(Refusal::Rejected(Rejection::Expired)) if continued < 4 && tokens.refresh_token.as_ref().is_some_and(|next| next.expose() != used) => {
                     used = tokens.refresh_token.as_ref().map(|t| t.expose().to_owned()).unwrap_or_default();
                     continued += 1;
                 }
-                Err(Refusal::Unavailable(retry_after_s)) => return Outcome::only(Status::Unavailable { retry_after_s }, cookies),
+                Err(Refusal::Unavailable(retry_after_s)) => return Outcome::only(Status::Unavailable { retry_after_s }, rotated),
                 // The auth server's own token does not verify: a configuration problem.
-                Err(Refusal::Rejected(_)) => return Outcome::only(Status::Unavailable { retry_after_s: 5 }, cookies),
+                Err(Refusal::Rejected(_)) => return Outcome::only(Status::Unavailable { retry_after_s: 5 }, rotated),
             }
         }
     }
@@ -681,15 +689,19 @@ impl Gateway {
     /// Set-Cookie values for a refreshed session: Max-Age from the access token's expiry, and
     /// from the refresh token's own `exp` when it is a JWT (else the configured default).
     fn session_cookies(&self, tokens: &TokenSet, old_refresh: &str) -> Vec<String> {
-        let now_ms = now();
-        let until = |exp_ms: f64| ((exp_ms - now_ms) / 1000.0).max(0.0).floor() as u64;
+        let until = until_s(now());
         let refresh = tokens.refresh_token.as_ref().map_or(old_refresh, |t| t.expose());
-        let refresh_max_age = token::decode(refresh).ok().and_then(|d| d.expires_at_ms).map_or(self.refresh_max_age_s, until);
         let access = tokens.access_token.as_ref().map_or("", |t| t.expose());
         vec![
             session_cookie(&self.cookies.access, access, &self.cookies.same_site, tokens.expires_at_ms.map_or(300, until)),
-            session_cookie(&self.cookies.refresh, refresh, &self.cookies.same_site, refresh_max_age),
+            self.refresh_cookie(refresh),
         ]
+    }
+
+    /// The refresh cookie alone: Max-Age from the token's own `exp` when it is a JWT.
+    fn refresh_cookie(&self, refresh: &str) -> String {
+        let max_age = token::decode(refresh).ok().and_then(|d| d.expires_at_ms).map_or(self.refresh_max_age_s, until_s(now()));
+        session_cookie(&self.cookies.refresh, refresh, &self.cookies.same_site, max_age)
     }
 
     /// The request to forward: a fresh Authorization, the client's identity headers and the
@@ -781,6 +793,11 @@ impl Drop for Abandon<'_> {
             }
         }
     }
+}
+
+/// Whole seconds from `now_ms` until a time in ms (0 when past): a cookie's Max-Age.
+fn until_s(now_ms: f64) -> impl Fn(f64) -> u64 {
+    move |at_ms| ((at_ms - now_ms) / 1000.0).max(0.0).floor() as u64
 }
 
 fn read_algorithms(options: &OptionReader) -> Result<Vec<Alg>, Error> {
