@@ -5,11 +5,13 @@
 #[cfg(feature = "gateway")]
 pub mod cookie;
 pub mod base64;
+pub mod dpop;
 pub mod error;
 #[cfg(feature = "gateway")]
 pub mod flight;
 pub mod http_date;
 pub mod json;
+pub mod jwk;
 #[cfg(feature = "gateway")]
 pub mod keyset;
 pub mod policy;

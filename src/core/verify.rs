@@ -13,7 +13,8 @@ use sha2::Sha256;
 
 use super::base64::decode_url;
 use super::error::Error;
-use super::json::{Json, ObjectWriter};
+use super::json::Json;
+use super::jwk::{public_jwk, KeyType};
 use super::token::time_claim_ms;
 
 /// Tokens longer than this are rejected before any parsing.
@@ -86,8 +87,8 @@ pub struct PublicKey {
     pub kid: Option<String>,
     /// The algorithm its type implies.
     pub alg: Alg,
-    /// The public JWK members only, as JSON (for WebCrypto `importKey("jwk", ...)`); also the
-    /// key's identity for caching its imported form.
+    /// The public JWK members only, in RFC 7638 form (`jwk::public_jwk`): what WebCrypto
+    /// imports, the key's identity for caching its imported form, and its thumbprint input.
     pub jwk: String,
 }
 
@@ -116,24 +117,20 @@ pub fn parse_jwks(json: &[u8], allowed: &[Alg]) -> Result<Vec<Rc<PublicKey>>, Er
 
 fn public_key(jwk: &Json) -> Option<PublicKey> {
     let s = |name: &str| jwk.get(name).and_then(Json::as_str);
-    let (alg, members): (Alg, &[&str]) = match (s("kty")?, s("crv")) {
-        ("RSA", _) => (Alg::Rs256, &["kty", "n", "e"]),
-        ("EC", Some("P-256")) => (Alg::Es256, &["kty", "crv", "x", "y"]),
-        ("OKP", Some("Ed25519")) => (Alg::EdDsa, &["kty", "crv", "x"]),
-        _ => return None,
+    let (key_type, public) = public_jwk(jwk)?;
+    let alg = match key_type {
+        KeyType::Rsa => Alg::Rs256,
+        KeyType::P256 => Alg::Es256,
+        KeyType::Ed25519 => Alg::EdDsa,
     };
     if s("use").is_some_and(|u| u != "sig") || s("alg").is_some_and(|a| a != alg.name()) {
         return None;
-    }
-    let mut public = ObjectWriter::default();
-    for m in members {
-        public.string(m, s(m)?);
     }
     let kid = match jwk.get("kid") {
         None | Some(Json::Null) => None,
         Some(k) => Some(k.as_str()?.to_owned()),
     };
-    Some(PublicKey { kid, alg, jwk: public.finish() })
+    Some(PublicKey { kid, alg, jwk: public })
 }
 
 /// An HS256 key with its HMAC state (the padded key blocks) computed once.
@@ -412,7 +409,7 @@ mod tests {
             {"kty":"OKP","crv":"X25519","kid":"x","x":"AA"}]}"#;
         let keys = parse_jwks(jwks, &[Alg::Rs256, Alg::Es256]).unwrap();
         assert_eq!(keys.iter().map(|k| k.kid.as_deref().unwrap()).collect::<Vec<_>>(), ["r1", "e1"]);
-        assert_eq!(keys[0].jwk, r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#, "private members dropped");
+        assert_eq!(keys[0].jwk, r#"{"e":"AQAB","kty":"RSA","n":"AQAB"}"#, "private members dropped");
         let p = Policy { algorithms: vec![Alg::Rs256, Alg::Es256, Alg::Hs256], ..policy() };
         let token = |h: &str| format!("{}.{}.AAAA", b64(h), b64("{}"));
         let pick = |h: &str| {
