@@ -6,6 +6,8 @@
 pub mod cookie;
 pub mod base64;
 pub mod dpop;
+#[cfg(feature = "gateway")]
+pub mod dpop_check;
 pub mod error;
 #[cfg(feature = "gateway")]
 pub mod flight;
