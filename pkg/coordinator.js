@@ -3,6 +3,11 @@
 // SHA-256) and asks it; inside one object, sharing a promise between requests is allowed.
 // Export it from your worker: `export { RefreshCoordinator } from "ida-refresh";`
 //
+// It also remembers DPoP proofs across isolates: AuthGateway asks the object named by a proof's
+// jti hash ("dpop-jti:<hex>") whether it has seen it; the answer is kept in the object's storage
+// (not lost when the object is evicted) until the proof could no longer be accepted, then an
+// alarm deletes it.
+//
 // A failed refresh is shared only with the requests waiting for it; only a success answers
 // later requests (those still carrying the just-rotated cookie), for RESULT_TTL_MS. One
 // object serves one token, so junk tokens land in objects of their own and displace nothing.
@@ -16,6 +21,7 @@ export class RefreshCoordinator extends DurableObject {
   #success = null;
 
   async fetch(request) {
+    if (new URL(request.url).pathname === "/dpop-jti") return this.#rememberJti(await request.json());
     // `options`: the gateway's refresh options (endpoint, protocol, timeout), never logged.
     const { refreshToken, options } = await request.json();
     if (this.#success && Date.now() - this.#success.at < RESULT_TTL_MS && this.#success.token === refreshToken) {
@@ -33,5 +39,19 @@ export class RefreshCoordinator extends DurableObject {
       });
     }
     return Response.json(await this.#inFlight);
+  }
+
+  // Storage calls hold the object's input gate: no other request runs between get and put.
+  async #rememberJti({ until }) {
+    const storage = this.ctx.storage;
+    const seen = await storage.get("until");
+    if (seen !== undefined && seen > Date.now()) return Response.json({ fresh: false });
+    await storage.put("until", until);
+    await storage.setAlarm(until);
+    return Response.json({ fresh: true });
+  }
+
+  async alarm() {
+    await this.ctx.storage.deleteAll();
   }
 }

@@ -229,6 +229,8 @@ pub struct VerifiedClaims {
     pub json: String,
     /// `exp` in milliseconds.
     pub expires_at_ms: f64,
+    /// `cnf.jkt`: the thumbprint of the key the token is bound to (DPoP, RFC 9449 section 6).
+    pub jkt: Option<String>,
 }
 
 impl Token<'_> {
@@ -279,7 +281,9 @@ impl Token<'_> {
                 return Err(Rejection::Audience);
             }
         }
-        Ok(VerifiedClaims { json, expires_at_ms })
+        // A `jkt` that is not a string still binds the token: to no key a proof can match.
+        let jkt = claim("cnf").and_then(|c| c.get("jkt")).map(|j| j.as_str().unwrap_or_default().to_owned());
+        Ok(VerifiedClaims { json, expires_at_ms, jkt })
     }
 }
 

@@ -52,12 +52,24 @@ pub struct ImportedKey {
 }
 
 /// Imported public keys, by their JWK text.
-#[derive(Default)]
 pub struct KeyCache {
     keys: RefCell<HashMap<String, ImportedKey>>,
+    capacity: usize,
+}
+
+impl Default for KeyCache {
+    /// For keys from the configured JWKS: a full cache means a rotation storm, not an attack.
+    fn default() -> Self {
+        Self::with_capacity(64)
+    }
 }
 
 impl KeyCache {
+    /// Holding at most `capacity` keys (emptied when full).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { keys: RefCell::new(HashMap::new()), capacity }
+    }
+
     async fn import(&self, key: &PublicKey) -> Option<ImportedKey> {
         if let Some(k) = self.cached(key) {
             return Some(k);
@@ -68,8 +80,7 @@ impl KeyCache {
         let imported = call("importKey", &["jwk".into(), jwk, import, false.into(), usages.into()]).await.ok()?;
         let imported = ImportedKey { key: imported, params };
         let mut keys = self.keys.borrow_mut();
-        // Keys come only from the configured JWKS: a full cache means a rotation storm, not an attack.
-        if keys.len() >= 64 {
+        if keys.len() >= self.capacity {
             keys.clear();
         }
         keys.insert(key.jwk.clone(), imported.clone());

@@ -2,8 +2,8 @@
 // build what JS needs in one call (src/js/gateway.rs).
 
 // AuthOutcome from its parts; the claims arrive as the token's payload text, parsed here once.
-export function outcome(status, claims, request, setCookies) {
-  return { status, claims: claims === undefined ? null : JSON.parse(claims), request: request ?? null, setCookies };
+export function outcome(status, claims, request, setCookies, dpopThumbprint) {
+  return { status, claims: claims === undefined ? null : JSON.parse(claims), request: request ?? null, setCookies, dpopThumbprint: dpopThumbprint ?? null };
 }
 
 // A WebCrypto signature check: `accepted` (built already) if it holds, else the refusal.

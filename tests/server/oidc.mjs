@@ -24,6 +24,7 @@ export async function startOidcProvider({ port = 0 } = {}) {
     ],
     jwks: { keys: [{ ...signingKey, kid: "as-key-1", use: "sig", alg: "ES256" }] },
     scopes: ["openid", "offline_access", "api"],
+    enabledJWA: { dPoPSigningAlgValues: ["ES256", "Ed25519", "EdDSA", "RS256"] },
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
@@ -61,7 +62,8 @@ export async function startOidcProvider({ port = 0 } = {}) {
   server.on("request", provider.callback());
 
   /** The authorization code flow with PKCE, cookies and redirects followed by hand. */
-  async function signIn(clientId = SPA_CLIENT) {
+  /** `dpopProof(htu, htm)`: a DPoP proof for the token request, which binds the tokens to its key. */
+  async function signIn(clientId = SPA_CLIENT, { dpopProof } = {}) {
     const verifier = crypto.randomBytes(32).toString("base64url");
     const challenge = crypto.createHash("sha256").update(verifier).digest("base64url");
     const jar = new Map();
@@ -85,6 +87,7 @@ export async function startOidcProvider({ port = 0 } = {}) {
     const headers = { "content-type": "application/x-www-form-urlencoded" };
     if (clientId === WORKER_CLIENT) headers.authorization = `Basic ${Buffer.from(`${WORKER_CLIENT}:${WORKER_SECRET}`).toString("base64")}`;
     else form.set("client_id", clientId);
+    if (dpopProof) headers.dpop = await dpopProof(`${issuer}/token`, "POST");
     const tokens = await (await fetch(`${issuer}/token`, { method: "POST", headers, body: form })).json();
     if (!tokens.refresh_token) throw new Error(`no refresh token: ${JSON.stringify(tokens)}`);
     return tokens;

@@ -1,6 +1,6 @@
 // The gateway in real workerd for tests/js/gateway.test.mjs: two AuthGateway instances built
 // from the CONFIG binding, one with the RefreshCoordinator Durable Object, one without.
-// The header `x-test-gateway: coordinated` picks the first. Test-only routes start with /__.
+// The header `x-test-gateway: coordinated` picks the first, any other name the config of that name. Test-only routes start with /__.
 import { AuthGateway, RefreshCoordinator } from "./pkg/workerd.js";
 // The generated glue: workerd.js has already initialised it with this module, so initSync()
 // hands back the same exports (memory included) without instantiating again.
@@ -14,7 +14,10 @@ function gatewaysFor(env) {
   if (!gateways) {
     const configs = JSON.parse(env.CONFIG);
     gateways = { coordinated: new AuthGateway({ ...configs.plain, coordinator: env.COORD }) };
-    for (const [name, config] of Object.entries(configs)) gateways[name] = new AuthGateway(config);
+    // `withCoordinator: true` in a config binds the Durable Object to that gateway too.
+    for (const [name, { withCoordinator, ...config }] of Object.entries(configs)) {
+      gateways[name] = new AuthGateway(withCoordinator ? { ...config, coordinator: env.COORD } : config);
+    }
   }
   return gateways;
 }

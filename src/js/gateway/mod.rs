@@ -24,6 +24,7 @@ use super::fetch::{response_body, Transport};
 use super::global::{global_fetch, method, promise, sleep};
 use super::options::OptionReader;
 use super::refresh::Endpoint;
+use crate::core::dpop_check::{need, Mode, Need};
 use crate::core::cookie::{clear_cookie, forged, origin_of, read_cookie, session_cookie, strip_cookies, valid_name, SAME_SITE};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::flight::{flight_key, FlightKey, FlightLimits, Flights, Join, Poll, Ticket};
@@ -78,6 +79,16 @@ export interface GatewayOptions {
   fetch?: RefreshOptions["fetch"];
   /** Extra headers on the refresh call. */
   headers?: RefreshOptions["headers"];
+  /** DPoP (RFC 9449): "allowed" (default: a token with cnf.jkt needs a valid proof, others are Bearer), "required" (unbound tokens refused) or "off". */
+  dpop?: "off" | "allowed" | "required";
+  /** The origin clients address (scheme://host[:port]) when the gateway sees another behind a proxy: a proof's htu is checked against it plus the request's path. */
+  publicOrigin?: string;
+  /** How old a proof's iat may be, plus leewaySeconds (default 60). */
+  dpopMaxAgeSeconds?: number;
+  /** Issue nonces (DPoP-Nonce) and refuse proofs without a current one (401 use_dpop_nonce). */
+  dpopNonce?: boolean;
+  /** The nonces' HMAC secret (at least 32 bytes): give every isolate the same one, or a nonce from one isolate is refused by another. */
+  dpopNonceSecret?: string;
 }
 
 export interface AuthOutcome {
@@ -87,6 +98,8 @@ export interface AuthOutcome {
   request: Request | null;
   /** Set-Cookie values to add to the response (one Headers.append each). */
   setCookies: string[];
+  /** The RFC 7638 thumbprint of the key whose DPoP proof came with the token; null for a Bearer token. */
+  dpopThumbprint: string | null;
 }
 
 export class AuthGateway {
@@ -105,9 +118,9 @@ export class AuthGateway {
 
 #[wasm_bindgen(module = "/src/js/gateway.js")]
 extern "C" {
-    /// `{ status, claims, request, setCookies }` in one crossing.
+    /// `{ status, claims, request, setCookies, dpopThumbprint }` in one crossing.
     #[wasm_bindgen(js_name = outcome)]
-    fn js_outcome(status: &str, claims: Option<&str>, request: Option<Request>, set_cookies: Array) -> JsValue;
+    fn js_outcome(status: &str, claims: Option<&str>, request: Option<Request>, set_cookies: Array, dpop_thumbprint: Option<&str>) -> JsValue;
 
     /// The request to forward (see gateway.js); `None` and `undefined` keep what the request has.
     #[wasm_bindgen(catch, js_name = forwardRequest)]
@@ -166,6 +179,7 @@ struct Gateway {
     flights: RefCell<Flights<TokenSet, Error>>,
     refresh_calls: Cell<u32>,
     jwks_fetches: Cell<u32>,
+    dpop: Dpop,
 }
 
 /// Where a request's decision ended.
@@ -175,6 +189,8 @@ enum Status {
     Unauthenticated { token_presented: bool },
     Unavailable { retry_after_s: u64 },
     Forbidden,
+    /// 401 with a DPoP challenge.
+    DpopRefused(Challenge),
 }
 
 struct Outcome {
@@ -182,6 +198,8 @@ struct Outcome {
     claims: Option<VerifiedClaims>,
     request: Option<Request>,
     set_cookies: Vec<String>,
+    /// The DPoP proof that came with the token, when one was needed.
+    dpop: Option<Accepted>,
 }
 
 /// Why a token was not accepted: refused (401), or its key could not be had (503).
@@ -213,6 +231,8 @@ struct Presented {
     bearer: bool,
     /// The token came in the `Authorization` header, not a cookie.
     token_from_header: bool,
+    /// The `Authorization` scheme is `DPoP` (read only when DPoP is not off).
+    dpop_scheme: bool,
     token: Option<String>,
     refresh_cookie: Option<String>,
     /// Cookie credentials on a cross-site unsafe request.
@@ -279,9 +299,12 @@ impl AuthGateway {
     }
 }
 
+mod dpop;
 mod options;
 mod refresh;
 mod respond;
+
+use dpop::{Accepted, Challenge, Dpop};
 
 fn now() -> f64 {
     js_sys::Date::now()
@@ -295,9 +318,11 @@ impl Gateway {
         let header = |name: &str| headers.get(name).ok().flatten();
         let cookie_header = header("cookie").unwrap_or_default();
         let authorization = header("authorization");
+        let mut dpop_scheme = false;
         let bearer = authorization.as_deref().and_then(|a| {
             let (scheme, token) = a.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+            dpop_scheme = self.dpop.mode != Mode::Off && scheme.eq_ignore_ascii_case("dpop");
+            (dpop_scheme || scheme.eq_ignore_ascii_case("bearer")).then(|| token.trim().to_owned())
         });
         let from_cookie = bearer.is_none();
         // Forwarded untouched only when it already reads exactly `Bearer <token>`.
@@ -311,7 +336,7 @@ impl Gateway {
             let own = origin_of(&url).unwrap_or_default();
             forged(&request.method(), header("sec-fetch-site").as_deref(), header("origin").as_deref(), own, &self.allowed_origins)
         };
-        Presented { cookie_header, bearer: has_bearer, token_from_header: !from_cookie, token, refresh_cookie, forged }
+        Presented { cookie_header, bearer: has_bearer, token_from_header: !from_cookie, dpop_scheme, token, refresh_cookie, forged }
     }
 
     /// The decision when nothing needs waiting for: a refused or forged request, an HS256
@@ -350,6 +375,8 @@ impl Gateway {
             }
         }
         match parsed.claims(&self.policy, now()) {
+            // A proof to check (WebCrypto), or a DPoP refusal: the async path.
+            Ok(claims) if need(self.dpop.mode, claims.jkt.is_some(), presented.dpop_scheme) != Need::Nothing => Fast::Slow,
             Ok(claims) => {
                 let accepted = self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented);
                 match webcrypto {
@@ -371,7 +398,12 @@ impl Gateway {
         }
         if let Some(token) = &token {
             match self.verify(token, ctx).await {
-                Ok(claims) => return self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented),
+                Ok(claims) => {
+                    return match self.check_dpop(request, &presented, token, &claims).await {
+                        Ok(dpop) => Outcome { dpop, ..self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented) },
+                        Err(status) => Outcome::only(status, Vec::new()),
+                    };
+                }
                 // Only a missing or expired token is refreshed; any other failure is final.
                 Err(Refusal::Rejected(Rejection::Expired)) if refresh_cookie.is_some() => {}
                 Err(Refusal::Unavailable(retry_after_s)) => return Outcome::only(Status::Unavailable { retry_after_s }, Vec::new()),
@@ -411,6 +443,10 @@ impl Gateway {
                 return Outcome::only(Status::Unavailable { retry_after_s: 5 }, rotated);
             };
             match self.verify(access.expose(), ctx).await {
+                // The gateway's own refresh makes no proofs: a bound token cannot be used here.
+                Ok(claims) if need(self.dpop.mode, claims.jkt.is_some(), false) != Need::Nothing => {
+                    return Outcome::only(Status::DpopRefused(Challenge::InvalidToken), rotated);
+                }
                 Ok(claims) => {
                     let cookies = self.session_cookies(&tokens, &used);
                     return self.forward(request, access.expose(), claims, Status::Refreshed, cookies, &presented);
@@ -489,7 +525,7 @@ impl Gateway {
 
 impl Outcome {
     fn only(status: Status, set_cookies: Vec<String>) -> Self {
-        Self { status, claims: None, request: None, set_cookies }
+        Self { status, claims: None, request: None, set_cookies, dpop: None }
     }
 
     fn unavailable(retry_after_s: u64) -> Self {
@@ -500,12 +536,13 @@ impl Outcome {
         let status = match self.status {
             Status::Authenticated => "authenticated",
             Status::Refreshed => "refreshed",
-            Status::Unauthenticated { .. } => "unauthenticated",
+            Status::Unauthenticated { .. } | Status::DpopRefused(_) => "unauthenticated",
             Status::Unavailable { .. } => "unavailable",
             Status::Forbidden => "forbidden",
         };
         let cookies: Array = self.set_cookies.iter().map(|c| JsValue::from_str(c)).collect();
-        js_outcome(status, self.claims.as_ref().map(|c| c.json.as_str()), self.request.clone(), cookies)
+        let thumbprint = self.dpop.as_ref().map(|d| d.thumbprint.as_str());
+        js_outcome(status, self.claims.as_ref().map(|c| c.json.as_str()), self.request.clone(), cookies, thumbprint)
     }
 }
 

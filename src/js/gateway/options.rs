@@ -1,11 +1,12 @@
 //! AuthGateway's options: read, checked, and turned into the gateway's state.
 
 use super::*;
+use crate::core::dpop_check::ProofTiming;
 
-const GATEWAY_OPTIONS: [&str; 21] = [
+const GATEWAY_OPTIONS: [&str; 26] = [
     "baseUrl", "protocol", "tokenUrl", "clientId", "scope", "clientSecret", "upstream", "keys", "algorithms", "issuer", "audience",
     "leewaySeconds", "cookies", "stripHeaders", "refreshTimeoutMs", "refreshCookieMaxAgeSeconds", "coordinator", "fetch", "headers",
-    "jwksCooldownSeconds", "allowedOrigins",
+    "jwksCooldownSeconds", "allowedOrigins", "dpop", "publicOrigin", "dpopMaxAgeSeconds", "dpopNonce", "dpopNonceSecret",
 ];
 impl Gateway {
     pub(super) fn from_options(value: &JsValue) -> Result<Self, Error> {
@@ -78,17 +79,22 @@ impl Gateway {
             return Err(Error::invalid_argument("cookies", "the two cookie names must differ"));
         }
 
-        let strip = string_list(&options, "stripHeaders", "must be an array of header names")?
-            .into_iter()
-            .map(|h| JsValue::from_str(&h.to_ascii_lowercase()))
-            .collect();
-        let allowed_origins = string_list(&options, "allowedOrigins", "must be an array of origins (scheme://host[:port])")?;
-        if allowed_origins.iter().any(|o| origin_of(o) != Some(o.as_str())) {
-            return Err(Error::invalid_argument("allowedOrigins", "must be an array of origins (scheme://host[:port])"));
-        }
         let leeway_s = options.number("leewaySeconds")?.unwrap_or(30.0);
         if !(0.0..=3600.0).contains(&leeway_s) {
             return Err(Error::invalid_argument("leewaySeconds", "must be from 0 to 3600"));
+        }
+        let dpop = read_dpop(&options, leeway_s)?;
+        let strip: Array = string_list(&options, "stripHeaders", "must be an array of header names")?
+            .into_iter()
+            .map(|h| JsValue::from_str(&h.to_ascii_lowercase()))
+            .collect();
+        // The proof is for the gateway: the origin gets the verified token only.
+        if dpop.mode != Mode::Off {
+            strip.push(&JsValue::from_str("dpop"));
+        }
+        let allowed_origins = string_list(&options, "allowedOrigins", "must be an array of origins (scheme://host[:port])")?;
+        if allowed_origins.iter().any(|o| origin_of(o) != Some(o.as_str())) {
+            return Err(Error::invalid_argument("allowedOrigins", "must be an array of origins (scheme://host[:port])"));
         }
         let refresh_max_age_s = options.number("refreshCookieMaxAgeSeconds")?.unwrap_or(30.0 * 86_400.0);
         if !(1.0..=400.0 * 86_400.0).contains(&refresh_max_age_s) {
@@ -127,8 +133,35 @@ impl Gateway {
             flights: RefCell::new(Flights::new(limits)),
             refresh_calls: Cell::new(0),
             jwks_fetches: Cell::new(0),
+            dpop,
         })
     }
+}
+
+fn read_dpop(options: &OptionReader, leeway_s: f64) -> Result<Dpop, Error> {
+    let mode = match options.one_of("dpop", &["off", "allowed", "required"])?.as_deref() {
+        Some("off") => Mode::Off,
+        Some("required") => Mode::Required,
+        _ => Mode::Allowed,
+    };
+    let public_origin = options.string("publicOrigin")?;
+    if public_origin.as_deref().is_some_and(|o| origin_of(o) != Some(o)) {
+        return Err(Error::invalid_argument("publicOrigin", "must be an origin (scheme://host[:port])"));
+    }
+    let max_age_s = options.number("dpopMaxAgeSeconds")?.unwrap_or(60.0);
+    if !(1.0..=3600.0).contains(&max_age_s) {
+        return Err(Error::invalid_argument("dpopMaxAgeSeconds", "must be from 1 to 3600"));
+    }
+    let nonce = options.boolean("dpopNonce")?.unwrap_or(false);
+    let secret = options.string("dpopNonceSecret")?;
+    if secret.as_ref().is_some_and(|s| s.len() < 32) {
+        return Err(Error::invalid_argument("dpopNonceSecret", "must be at least 32 bytes"));
+    }
+    if secret.is_some() && !nonce {
+        return Err(Error::invalid_argument("dpopNonceSecret", "is used only with dpopNonce: true"));
+    }
+    let timing = ProofTiming { max_age_ms: max_age_s * 1000.0, leeway_ms: leeway_s * 1000.0 };
+    Ok(Dpop::new(mode, public_origin, timing, nonce, secret.as_deref().map(str::as_bytes)))
 }
 
 fn read_algorithms(options: &OptionReader) -> Result<Vec<Alg>, Error> {

@@ -46,19 +46,10 @@ impl Gateway {
 
     pub(super) async fn refresh_via_coordinator(&self, namespace: &JsValue, key: FlightKey, refresh_token: &str) -> Result<TokenSet, Error> {
         let unavailable = || Error::new(ErrorCode::ServerError, "the refresh coordinator failed");
-        let name: String = key.iter().flat_map(|b| [hex_digit(u32::from(b >> 4)), hex_digit(u32::from(b & 15))]).collect();
-        let id = method(namespace, "idFromName").ok_or_else(unavailable)?.call1(namespace, &name.into()).map_err(|_| unavailable())?;
-        let stub = method(namespace, "get").ok_or_else(unavailable)?.call1(namespace, &id).map_err(|_| unavailable())?;
+        let name = hex(&key);
         let body = ObjectWriter::default().string("refreshToken", refresh_token).raw("options", &self.endpoint.to_options_json()).finish();
-        let init = Object::new();
-        let _ = Reflect::set(&init, &"method".into(), &"POST".into());
-        let _ = Reflect::set(&init, &"body".into(), &body.into());
-        let fetch = method(&stub, "fetch").ok_or_else(unavailable)?;
-        let pending = fetch.call2(&stub, &"https://refresh-coordinator.internal/refresh".into(), &init).map_err(|_| unavailable())?;
         // The object refreshes within the same timeout; its answer gets a little more on top.
-        let within = self.endpoint.transport.timeout_ms.saturating_add(COORDINATOR_SLACK_MS);
-        let text = response_body(Promise::resolve(&pending), MAX_BODY_BYTES, within).await.map_err(|_| unavailable())?;
-        let reply = Json::parse(&text).ok_or_else(unavailable)?;
+        let reply = coordinator_call(namespace, &name, "refresh", body, self.endpoint.transport.timeout_ms).await.ok_or_else(unavailable)?;
         if let Some(e) = reply.get("error") {
             let code = match e.get("code").and_then(Json::as_str) {
                 Some("invalid_refresh_token") => ErrorCode::InvalidRefreshToken,
@@ -81,6 +72,26 @@ impl Gateway {
             ..TokenSet::default()
         })
     }
+}
+
+/// Lower-case hex: the name of a Durable Object for a hash.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().flat_map(|b| [hex_digit(u32::from(b >> 4)), hex_digit(u32::from(b & 15))]).collect()
+}
+
+/// One call to the RefreshCoordinator object `name` (`path`: "refresh" or "dpop-jti") with a
+/// JSON body: its JSON answer, or `None` for any failure. The answer may take `timeout_ms` (the
+/// object's own work) plus a little.
+pub(super) async fn coordinator_call(namespace: &JsValue, name: &str, path: &str, body: String, timeout_ms: u32) -> Option<Json> {
+    let id = method(namespace, "idFromName")?.call1(namespace, &name.into()).ok()?;
+    let stub = method(namespace, "get")?.call1(namespace, &id).ok()?;
+    let init = Object::new();
+    let _ = Reflect::set(&init, &"method".into(), &"POST".into());
+    let _ = Reflect::set(&init, &"body".into(), &body.into());
+    let url = ["https://refresh-coordinator.internal/", path].concat();
+    let pending = method(&stub, "fetch")?.call2(&stub, &url.into(), &init).ok()?;
+    let text = response_body(Promise::resolve(&pending), MAX_BODY_BYTES, timeout_ms.saturating_add(COORDINATOR_SLACK_MS)).await.ok()?;
+    Json::parse(&text)
 }
 
 /// A leading request's place in the flight table: reported as abandoned if dropped before its

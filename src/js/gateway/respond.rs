@@ -37,7 +37,7 @@ impl Gateway {
         };
         let authorization = (!bearer).then(|| ["Bearer ", token].concat());
         match forward_request(request, origin, authorization.as_deref(), &cookie, &self.strip) {
-            Ok(forwarded) => Outcome { status, claims: Some(claims), request: Some(forwarded), set_cookies },
+            Ok(forwarded) => Outcome { status, claims: Some(claims), request: Some(forwarded), set_cookies, dpop: None },
             Err(_) => Outcome::only(Status::Unavailable { retry_after_s: 5 }, set_cookies),
         }
     }
@@ -75,16 +75,31 @@ impl Gateway {
             (Status::Unauthenticated { token_presented: false }, _) => {
                 error_response(401, "invalid_request", "authentication is required", &[("WWW-Authenticate", "Bearer")])?
             }
+            (Status::DpopRefused(challenge), _) => {
+                let header = dpop::challenge_header(challenge);
+                let nonce = match challenge {
+                    Challenge::UseNonce(nonce) => Some(("DPoP-Nonce", nonce.as_str())),
+                    _ => None,
+                };
+                let extra: Vec<(&str, &str)> = [("WWW-Authenticate", header.as_str())].into_iter().chain(nonce).collect();
+                error_response(401, "invalid_token", INVALID_TOKEN, &extra)?
+            }
             (Status::Unauthenticated { token_presented: true }, _) | (_, None) => {
-                error_response(401, "invalid_token", "the access token is missing, expired or invalid", &[("WWW-Authenticate", "Bearer error=\"invalid_token\"")])?
+                error_response(401, "invalid_token", INVALID_TOKEN, &[("WWW-Authenticate", "Bearer error=\"invalid_token\"")])?
             }
         };
+        if let Some(nonce) = outcome.dpop.as_ref().and_then(|d| d.nonce.as_deref()) {
+            response.headers().set("DPoP-Nonce", nonce)?;
+        }
         for cookie in &outcome.set_cookies {
             response.headers().append("Set-Cookie", cookie)?;
         }
         Ok(response)
     }
 }
+
+/// The description of every 401 for a presented token: a refusal says nothing of its reason.
+const INVALID_TOKEN: &str = "the access token is missing, expired or invalid";
 
 /// Whole seconds from `now_ms` until a time in ms (0 when past): a cookie's Max-Age.
 fn until_s(now_ms: f64) -> impl Fn(f64) -> u64 {
