@@ -9,7 +9,7 @@
 //! in one step (no await between), so two copies of one proof racing in one isolate cannot both
 //! pass.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -26,8 +26,8 @@ pub const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// The algorithms a proof may be signed with, as the `algs` of a challenge. `Ed25519` (RFC 9864's
 /// fully specified name, which panva's `dpop` writes) is accepted as EdDSA with Ed25519.
 pub const PROOF_ALGS: &str = "ES256 EdDSA RS256";
-/// Proofs remembered at once per isolate; beyond it a new proof is refused (503), never a
-/// remembered one forgotten within its window.
+/// Proofs remembered at once per isolate (about 80 bytes each); beyond it the window shortens
+/// (see `ReplayWindow`).
 pub const MAX_REMEMBERED: usize = 65_536;
 /// A nonce is good in the window it was issued in and the next one.
 pub const NONCE_WINDOW_MS: f64 = 60_000.0;
@@ -229,14 +229,6 @@ pub struct ProofTiming {
     pub leeway_ms: f64,
 }
 
-impl ProofTiming {
-    /// How long a `jti` must be remembered when a proof is accepted now: its `iat` is at most
-    /// `now + leeway`, and a proof is good until `iat + max_age + leeway`.
-    fn hold_ms(self) -> f64 {
-        self.max_age_ms + 2.0 * self.leeway_ms
-    }
-}
-
 impl Proof<'_> {
     /// The claim checks against the request and the token (RFC 9449 section 4.3, steps 8-12),
     /// before the signature. Returns the key's thumbprint.
@@ -267,71 +259,94 @@ impl Proof<'_> {
         self.nonce.as_deref()
     }
 
-    /// The name the replay window keeps (never the `jti` itself).
+    /// What the replay window keeps of this proof: its `iat` and its `jti`'s hash (never the
+    /// `jti` itself).
     pub fn replay_key(&self) -> ReplayKey {
-        replay_key(&self.jti)
+        ReplayKey { iat_ms: self.iat_ms as i64, jti: jti_hash(&self.jti) }
     }
 }
 
-/// The first 128 bits of the SHA-256 of a `jti`.
-pub type ReplayKey = [u8; 16];
+/// A proof in the replay window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplayKey {
+    /// Its `iat` in ms (whole seconds): the window's order.
+    pub iat_ms: i64,
+    /// The first 128 bits of the SHA-256 of its `jti`.
+    pub jti: [u8; 16],
+}
 
-fn replay_key(jti: &str) -> ReplayKey {
+fn jti_hash(jti: &str) -> [u8; 16] {
     let digest = Sha256::digest(jti.as_bytes());
     let mut key = [0; 16];
     key.copy_from_slice(&digest[..16]);
     key
 }
 
-/// What remembering a proof's `jti` found.
+/// What remembering a proof found.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Remember {
-    /// Not seen within the window: remembered now, until the returned time (ms).
+    /// Not seen: remembered now, until the returned time (ms), when its `iat` is too old anyway.
     Fresh(f64),
     /// Seen within the window: a replay.
     Replayed,
-    /// The window is full of proofs not yet expired: refused rather than forgetting one.
-    Full,
+    /// As old as a proof the full window had to forget: refused, since it could be that one.
+    TooOld,
 }
 
-/// The `jti`s of accepted proofs, each until it could no longer be accepted anyway. Bounded:
-/// when full of live entries a new proof is refused (a replay must never pass because the
-/// table forgot), so the bound caps the rate of DPoP requests an isolate accepts at
-/// `capacity / hold` (65,536 per 120 s with the defaults: about 540 per second).
+/// The `jti`s of accepted proofs, each until its `iat` is too old to pass `check` anyway.
+///
+/// Bounded without ever letting a replay through: the entries are ordered by `iat`, and when
+/// the window is full the oldest is forgotten and the window's floor rises to its `iat`; from
+/// then on every proof with an `iat` at or below the floor is refused. So under a flood the
+/// window shortens (to `capacity` proofs' worth of time: 65,536 proofs are 13 s at 5,000 per
+/// second) instead of refusing every new proof, and what it costs falls on proofs older than
+/// that, which a client making a fresh proof per request does not send.
 pub struct ReplayWindow {
     timing: ProofTiming,
     capacity: usize,
-    seen: HashSet<ReplayKey>,
-    /// By expiry, oldest first (every entry is held for the same span, so insertion order is
-    /// expiry order).
-    expiries: VecDeque<(f64, ReplayKey)>,
+    seen: HashSet<[u8; 16]>,
+    by_iat: BTreeSet<ReplayKey>,
+    floor_ms: i64,
 }
 
 impl ReplayWindow {
     /// An empty window.
     pub fn new(timing: ProofTiming, capacity: usize) -> Self {
-        Self { timing, capacity, seen: HashSet::new(), expiries: VecDeque::new() }
+        Self { timing, capacity: capacity.max(1), seen: HashSet::new(), by_iat: BTreeSet::new(), floor_ms: i64::MIN }
     }
 
-    /// Checks and remembers in one step.
+    /// Checks and remembers in one step (a proof whose `check` passed at `now_ms`).
     pub fn remember(&mut self, key: ReplayKey, now_ms: f64) -> Remember {
-        while let Some(&(until, old)) = self.expiries.front() {
-            if until > now_ms {
+        let span_ms = self.timing.max_age_ms + self.timing.leeway_ms;
+        // Expired: an iat this old fails check() from now on.
+        while let Some(oldest) = self.by_iat.first().copied() {
+            if oldest.iat_ms as f64 >= now_ms - span_ms {
                 break;
             }
-            self.expiries.pop_front();
-            self.seen.remove(&old);
+            self.forget(oldest);
         }
-        if self.seen.contains(&key) {
+        if self.seen.contains(&key.jti) {
             return Remember::Replayed;
         }
-        if self.seen.len() >= self.capacity {
-            return Remember::Full;
+        if key.iat_ms <= self.floor_ms {
+            return Remember::TooOld;
         }
-        let until = now_ms + self.timing.hold_ms();
-        self.seen.insert(key);
-        self.expiries.push_back((until, key));
-        Remember::Fresh(until)
+        while self.seen.len() >= self.capacity {
+            let Some(oldest) = self.by_iat.first().copied() else { break };
+            self.forget(oldest);
+            self.floor_ms = self.floor_ms.max(oldest.iat_ms);
+            if key.iat_ms <= self.floor_ms {
+                return Remember::TooOld;
+            }
+        }
+        self.seen.insert(key.jti);
+        self.by_iat.insert(key);
+        Remember::Fresh(key.iat_ms as f64 + span_ms)
+    }
+
+    fn forget(&mut self, key: ReplayKey) {
+        self.by_iat.remove(&key);
+        self.seen.remove(&key.jti);
     }
 
     /// Entries held (tests and metrics).
@@ -513,29 +528,49 @@ mod tests {
         assert!(!printed.contains("j-1") && !printed.contains(&sha256_url(TOKEN)), "{printed}");
     }
 
-    #[test]
-    fn a_jti_is_refused_within_its_window_and_forgotten_after() {
-        let mut window = ReplayWindow::new(TIMING, 100);
-        let key = replay_key("j-1");
-        assert_eq!(window.remember(key, NOW), Remember::Fresh(NOW + 120_000.0));
-        assert_eq!(window.remember(key, NOW + 1.0), Remember::Replayed);
-        assert_eq!(window.remember(key, NOW + 119_999.0), Remember::Replayed, "still within iat max age + 2 leeway");
-        // By then any proof carrying it has an iat too old to pass check().
-        assert_eq!(window.remember(key, NOW + 120_000.0), Remember::Fresh(NOW + 240_000.0));
-        assert_ne!(replay_key("j-1"), replay_key("j-2"));
+    fn key(jti: &str, iat_ms: f64) -> ReplayKey {
+        ReplayKey { iat_ms: iat_ms as i64, jti: jti_hash(jti) }
     }
 
     #[test]
-    fn a_full_window_refuses_rather_than_forgets() {
+    fn a_jti_is_refused_within_its_window_and_forgotten_when_its_iat_is_too_old() {
+        let mut window = ReplayWindow::new(TIMING, 100);
+        let k = key("j-1", NOW);
+        assert_eq!(window.remember(k, NOW), Remember::Fresh(NOW + 90_000.0), "until iat + max age + leeway");
+        assert_eq!(window.remember(k, NOW + 1.0), Remember::Replayed);
+        assert_eq!(window.remember(key("j-1", NOW - 5_000.0), NOW + 2.0), Remember::Replayed, "the jti counts, not its iat");
+        assert_eq!(window.remember(k, NOW + 90_000.0), Remember::Replayed, "still within the window");
+        // After that check() refuses any proof with this iat: the entry may go.
+        assert!(matches!(window.remember(key("other", NOW + 90_001.0), NOW + 90_001.0), Remember::Fresh(_)));
+        assert_eq!(window.len(), 1, "j-1 expired");
+        assert_ne!(jti_hash("j-1"), jti_hash("j-2"));
+    }
+
+    #[test]
+    fn a_full_window_forgets_its_oldest_and_refuses_anything_as_old() {
         let mut window = ReplayWindow::new(TIMING, 3);
         for (i, jti) in ["a", "b", "c"].iter().enumerate() {
-            assert!(matches!(window.remember(replay_key(jti), NOW + i as f64), Remember::Fresh(_)));
+            assert!(matches!(window.remember(key(jti, NOW + 1_000.0 * i as f64), NOW), Remember::Fresh(_)));
         }
-        assert_eq!(window.remember(replay_key("d"), NOW + 10.0), Remember::Full);
-        assert_eq!(window.remember(replay_key("a"), NOW + 10.0), Remember::Replayed, "a replay is still seen when full");
-        assert!(matches!(window.remember(replay_key("d"), NOW + 120_000.0), Remember::Fresh(_)), "room once the oldest expired");
+        assert!(matches!(window.remember(key("d", NOW + 3_000.0), NOW + 3_000.0), Remember::Fresh(_)), "room made: a is forgotten");
         assert_eq!(window.len(), 3);
-        assert_eq!(window.remember(replay_key("b"), NOW + 120_000.5), Remember::Replayed, "b (stored at +1) lives until +120001");
+        assert_eq!(window.remember(key("a", NOW), NOW + 3_000.0), Remember::TooOld, "a's replay is still refused");
+        assert_eq!(window.remember(key("z", NOW - 1_000.0), NOW + 3_000.0), Remember::TooOld, "as old as the floor: could be a forgotten one");
+        assert_eq!(window.remember(key("b", NOW + 1_000.0), NOW + 3_000.0), Remember::Replayed, "b is still held");
+        assert_eq!(window.remember(key("old", NOW + 500.0), NOW + 3_000.0), Remember::TooOld, "older than what is held, with the window full");
+        assert!(matches!(window.remember(key("e", NOW + 4_000.0), NOW + 4_000.0), Remember::Fresh(_)));
+        // A flood of fresh proofs (one a second: more than the window holds within one `iat`
+        // second would refuse the newest) never lets a replay through, held or forgotten.
+        let mut accepted = Vec::new();
+        for i in 0..50 {
+            let now = NOW + 5_000.0 + f64::from(i) * 1_000.0;
+            let k = key(&format!("f{i}"), now);
+            assert!(matches!(window.remember(k, now), Remember::Fresh(_)), "{i}");
+            accepted.push(k);
+        }
+        for k in accepted {
+            assert!(!matches!(window.remember(k, NOW + 55_000.0), Remember::Fresh(_)), "a replay is refused");
+        }
     }
 
     #[test]

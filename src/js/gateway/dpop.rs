@@ -94,7 +94,7 @@ fn random_bytes() -> Option<Vec<u8>> {
 impl Gateway {
     /// What DPoP asks of a request whose token verified: nothing (a Bearer token), or a proof
     /// that passes every check. `Err` is the refusal (401 with a DPoP challenge, or 503 when the
-    /// replay window is full or the coordinator cannot be asked).
+    /// coordinator cannot be asked).
     pub(super) async fn check_dpop(&self, request: &Request, presented: &Presented, token: &str, claims: &VerifiedClaims) -> Result<Option<Accepted>, Status> {
         let dpop = &self.dpop;
         match need(dpop.mode, claims.jkt.is_some(), presented.dpop_scheme) {
@@ -123,8 +123,7 @@ impl Gateway {
         let remembered = dpop.window.borrow_mut().remember(key, now());
         let until = match remembered {
             Remember::Fresh(until) => until,
-            Remember::Replayed => return Err(Status::DpopRefused(Challenge::InvalidProof)),
-            Remember::Full => return Err(Status::Unavailable { retry_after_s: 1 }),
+            Remember::Replayed | Remember::TooOld => return Err(Status::DpopRefused(Challenge::InvalidProof)),
         };
         if let Some(namespace) = &self.coordinator {
             self.remember_across(namespace, key, until).await?;
@@ -136,7 +135,7 @@ impl Gateway {
     /// `jti`: it keeps the expiry in its storage and forgets it with an alarm).
     async fn remember_across(&self, namespace: &JsValue, key: ReplayKey, until: f64) -> Result<(), Status> {
         let body = ObjectWriter::default().integer("until", until).finish();
-        let reply = coordinator_call(namespace, &["dpop-jti:", &hex(&key)].concat(), "dpop-jti", body, self.endpoint.transport.timeout_ms).await;
+        let reply = coordinator_call(namespace, &["dpop-jti:", &hex(&key.jti)].concat(), "dpop-jti", body, self.endpoint.transport.timeout_ms).await;
         match reply.as_ref().and_then(|r| r.get("fresh")) {
             Some(Json::Bool(true)) => Ok(()),
             Some(Json::Bool(false)) => Err(Status::DpopRefused(Challenge::InvalidProof)),
