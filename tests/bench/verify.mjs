@@ -22,6 +22,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ROOT, startWorkerd } from "../js/harness.mjs";
+import { paired, opsCell, ratioCell, spreadCell } from "./stats.mjs";
 
 const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
@@ -69,29 +70,6 @@ function token(alg) {
   return `${input}.${sig.toString("base64url")}`;
 }
 const tokens = Object.fromEntries(ALL_ALGS.map((a) => [a, token(a)]));
-
-// ---- statistics ---------------------------------------------------------------------------
-
-/** Quantile with linear interpolation (q = 0.5: the median, the mean of the middle two). */
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
-}
-const finite = (xs) => xs.filter(Number.isFinite);
-/** Paired ratios a_r / b_r over the rounds where both have a figure. */
-const paired = (a, b) => finite(a.map((x, r) => x / b[r]));
-const opsCell = (xs) => {
-  const f = finite(xs);
-  return f.length ? `${Math.round(quantile(f, 0.5))}` : "n/a";
-};
-const ratioCell = (rs) => (rs.length ? `${quantile(rs, 0.5).toFixed(2)}x` : "n/a");
-const spreadCell = (rs) => {
-  if (!rs.length) return "n/a";
-  const f = (x) => x.toFixed(2);
-  return `${f(quantile(rs, 0.25))}-${f(quantile(rs, 0.75))} [${f(Math.min(...rs))}-${f(Math.max(...rs))}]`;
-};
 
 // ---- workerd ------------------------------------------------------------------------------
 
