@@ -1,7 +1,7 @@
 // ida-refresh beside the libraries people use today, measured in one run on one machine:
 // size, start-up, overhead per call, concurrency, memory, steady state; verification
-// throughput comes from tests/bench/verify.mjs. Prints markdown and writes
-// tests/bench/RESULTS.md (linked from the README).
+// throughput comes from tests/bench/verify.mjs, DPoP verification from tests/bench/dpop.mjs.
+// Prints markdown and writes tests/bench/RESULTS.md (linked from the README).
 //
 //   node --expose-gc tests/bench/run.mjs            full run (a few minutes)
 //   node --expose-gc tests/bench/run.mjs --quick    smoke run (the test command runs this)
@@ -326,6 +326,12 @@ try {
   const v = spawnSync(process.execPath, ["tests/bench/verify.mjs", ...(QUICK ? ["--n", "20", "--rounds", "1", "--warmup", "20"] : [])], { cwd: ROOT, encoding: "utf8" });
   if (v.status !== 0) throw new Error(v.stderr);
   for (const line of v.stdout.trim().split("\n")) say(line);
+  say();
+  say("### DPoP request verification");
+  say();
+  const d = spawnSync(process.execPath, ["tests/bench/dpop.mjs", ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8" });
+  if (d.status !== 0) throw new Error(d.stderr);
+  for (const line of d.stdout.trim().split("\n")) say(line);
 } finally {
   await gatewayWorker?.stop();
   await dev.close();

@@ -15,6 +15,7 @@ interface Env {
   AUTH_BASE_URL: string;
   ORIGIN_URL: string;
   JWKS_URL: string;
+  DPOP_NONCE_SECRET: string;
   REFRESH_COORDINATOR: { idFromName(name: string): { toString(): string }; get(id: { toString(): string }): { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> } };
 }
 interface ExecutionContext {
