@@ -344,6 +344,12 @@ impl ReplayWindow {
         Remember::Fresh(key.iat_ms as f64 + span_ms)
     }
 
+    /// Whether a proof would be refused now (a look before its signature is checked: a replay
+    /// costs no WebCrypto call). `remember` decides.
+    pub fn refuses(&self, key: ReplayKey) -> bool {
+        self.seen.contains(&key.jti) || key.iat_ms <= self.floor_ms
+    }
+
     fn forget(&mut self, key: ReplayKey) {
         self.by_iat.remove(&key);
         self.seen.remove(&key.jti);
@@ -538,6 +544,7 @@ mod tests {
         let k = key("j-1", NOW);
         assert_eq!(window.remember(k, NOW), Remember::Fresh(NOW + 90_000.0), "until iat + max age + leeway");
         assert_eq!(window.remember(k, NOW + 1.0), Remember::Replayed);
+        assert!(window.refuses(k) && !window.refuses(key("j-2", NOW)));
         assert_eq!(window.remember(key("j-1", NOW - 5_000.0), NOW + 2.0), Remember::Replayed, "the jti counts, not its iat");
         assert_eq!(window.remember(k, NOW + 90_000.0), Remember::Replayed, "still within the window");
         // After that check() refuses any proof with this iat: the entry may go.

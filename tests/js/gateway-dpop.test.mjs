@@ -86,6 +86,7 @@ function configs() {
     public: { ...base, publicOrigin: "https://api.example" },
     nonce1: nonce,
     nonce2: nonce,
+    nonceRandom: { ...base, dpopNonce: true },
     coordA: { ...base, withCoordinator: true },
     coordB: { ...base, withCoordinator: true },
   };
@@ -263,6 +264,12 @@ for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
       assert.equal(r.status, 200, gateway);
       assert.equal(r.headers.get("dpop-nonce"), nonce, "the current nonce comes back");
     }
+    // Without a configured secret the isolate draws its own: its nonces, not the others'.
+    const own = await send("nonceRandom", "/x", { headers: [auth, ["dpop", await prove(nonce)]] });
+    assert.equal(own.status, 401);
+    const ownNonce = own.headers.get("dpop-nonce");
+    assert.notEqual(ownNonce, nonce);
+    assert.equal((await send("nonceRandom", "/x", { headers: [auth, ["dpop", await prove(ownNonce)]] })).status, 200);
   });
 }
 

@@ -116,10 +116,10 @@ impl Gateway {
                 return Err(Status::DpopRefused(Challenge::UseNonce(current.clone())));
             }
         }
-        if !dpop.keys.verify(&proof.key, &proof.signature, proof.signing_input.as_bytes()).await {
+        let key = proof.replay_key();
+        if dpop.window.borrow().refuses(key) || !dpop.keys.verify(&proof.key, &proof.signature, proof.signing_input.as_bytes()).await {
             return Err(Status::DpopRefused(Challenge::InvalidProof));
         }
-        let key = proof.replay_key();
         let remembered = dpop.window.borrow_mut().remember(key, now());
         let until = match remembered {
             Remember::Fresh(until) => until,
