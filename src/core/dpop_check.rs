@@ -9,7 +9,8 @@
 //! in one step (no await between), so two copies of one proof racing in one isolate cannot both
 //! pass.
 
-use std::collections::{BTreeSet, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -305,25 +306,26 @@ pub struct ReplayWindow {
     timing: ProofTiming,
     capacity: usize,
     seen: HashSet<[u8; 16]>,
-    by_iat: BTreeSet<ReplayKey>,
+    /// Oldest `iat` first: the only entry ever taken out is the oldest (expired, or evicted).
+    by_iat: BinaryHeap<Reverse<ReplayKey>>,
     floor_ms: i64,
 }
 
 impl ReplayWindow {
     /// An empty window.
     pub fn new(timing: ProofTiming, capacity: usize) -> Self {
-        Self { timing, capacity: capacity.max(1), seen: HashSet::new(), by_iat: BTreeSet::new(), floor_ms: i64::MIN }
+        Self { timing, capacity: capacity.max(1), seen: HashSet::new(), by_iat: BinaryHeap::new(), floor_ms: i64::MIN }
     }
 
     /// Checks and remembers in one step (a proof whose `check` passed at `now_ms`).
     pub fn remember(&mut self, key: ReplayKey, now_ms: f64) -> Remember {
         let span_ms = self.timing.max_age_ms + self.timing.leeway_ms;
         // Expired: an iat this old fails check() from now on.
-        while let Some(oldest) = self.by_iat.first().copied() {
+        while let Some(Reverse(oldest)) = self.by_iat.peek().copied() {
             if oldest.iat_ms as f64 >= now_ms - span_ms {
                 break;
             }
-            self.forget(oldest);
+            self.forget_oldest();
         }
         if self.seen.contains(&key.jti) {
             return Remember::Replayed;
@@ -332,15 +334,14 @@ impl ReplayWindow {
             return Remember::TooOld;
         }
         while self.seen.len() >= self.capacity {
-            let Some(oldest) = self.by_iat.first().copied() else { break };
-            self.forget(oldest);
+            let Some(oldest) = self.forget_oldest() else { break };
             self.floor_ms = self.floor_ms.max(oldest.iat_ms);
             if key.iat_ms <= self.floor_ms {
                 return Remember::TooOld;
             }
         }
         self.seen.insert(key.jti);
-        self.by_iat.insert(key);
+        self.by_iat.push(Reverse(key));
         Remember::Fresh(key.iat_ms as f64 + span_ms)
     }
 
@@ -350,9 +351,10 @@ impl ReplayWindow {
         self.seen.contains(&key.jti) || key.iat_ms <= self.floor_ms
     }
 
-    fn forget(&mut self, key: ReplayKey) {
-        self.by_iat.remove(&key);
-        self.seen.remove(&key.jti);
+    fn forget_oldest(&mut self) -> Option<ReplayKey> {
+        let Reverse(oldest) = self.by_iat.pop()?;
+        self.seen.remove(&oldest.jti);
+        Some(oldest)
     }
 
     /// Entries held (tests and metrics).
