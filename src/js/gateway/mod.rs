@@ -351,6 +351,11 @@ impl Gateway {
         let Some(token) = token else {
             return if refresh_cookie.is_some() { Fast::Slow } else { Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: false }, Vec::new())) };
         };
+        // A proof to check (WebCrypto after the token's own signature): the async path, without
+        // reading the token here first.
+        if presented.dpop_scheme {
+            return Fast::Slow;
+        }
         let refused = || Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new()));
         let Ok(parsed) = read_token(token, &self.policy, self.hmac.is_some()) else { return refused() };
         let mut webcrypto = None;
@@ -375,7 +380,8 @@ impl Gateway {
             }
         }
         match parsed.claims(&self.policy, now()) {
-            // A proof to check (WebCrypto), or a DPoP refusal: the async path.
+            // A bound token without the DPoP scheme, or an unbound one where DPoP is required:
+            // refused on the async path, once the token's signature is known.
             Ok(claims) if need(self.dpop.mode, claims.jkt.is_some(), presented.dpop_scheme) != Need::Nothing => Fast::Slow,
             Ok(claims) => {
                 let accepted = self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented);
