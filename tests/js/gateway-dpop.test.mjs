@@ -216,6 +216,8 @@ for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
     }
     assert.equal(forwarded, before, "origin not called");
     assert.equal(bodies.size, 1, [...bodies].join("\n"));
+    const bearerRefusal = await send("plain", "/x", { headers: [["authorization", "Bearer not.a.token"]] });
+    assert.equal(await bearerRefusal.text(), [...bodies][0], "the same body as any other refused token");
     assert.deepEqual(Object.keys(JSON.parse([...bodies][0])).sort(), ["error", "error_description"]);
     assert.ok(cases.length >= 20);
     console.log(`${runtime}: ${cases.length} kinds of hostile proof refused (401, one body): ${cases.map(([k]) => k).join("; ")}`);
