@@ -13,6 +13,17 @@ export function verifyThen(params, key, signature, data, accepted) {
   return crypto.subtle.verify(params, key, signature.slice(), data.slice()).then((ok) => (ok ? accepted : refused()), refused);
 }
 
+// A DPoP request's two checks at once: the token's (skipped when `tokenParams` is undefined: an
+// HS256 token, checked in Rust) and the proof's; `decide(tokenHolds, proofHolds)` is called once
+// in every case and gives the outcome.
+export function verifyProofThen(tokenParams, tokenKey, tokenSignature, tokenData, params, key, signature, data, decide) {
+  const check = (p, k, s, d) => (p === undefined ? true : crypto.subtle.verify(p, k, s.slice(), d.slice()));
+  return Promise.all([check(tokenParams, tokenKey, tokenSignature, tokenData), check(params, key, signature, data)]).then(
+    ([tokenHolds, proofHolds]) => decide(tokenHolds, proofHolds),
+    () => decide(false, false),
+  );
+}
+
 // The request to forward: the URL moved to `origin` (undefined: kept, for a service binding),
 // the client's identity headers removed, Authorization set (undefined: the request's own Bearer
 // header is the token), the Cookie header replaced (a string), removed (null) or kept

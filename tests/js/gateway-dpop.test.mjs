@@ -166,13 +166,18 @@ function hostileCases() {
     ["oversized proof (9 KiB)", (ctx) => withProof(ctx, { claims: { pad: "a".repeat(9 * 1024) } })],
     ["no DPoP header", async (ctx) => auth(ctx.token)],
     ["not a JWS", async (ctx) => [...auth(ctx.token), ...dpop("not-a-proof")]],
+    ["the access token's signature broken (a valid proof for it)", async (ctx) => {
+      const broken = `${ctx.token.slice(0, ctx.token.lastIndexOf("."))}.${"A".repeat(86)}`;
+      return [...auth(broken), ...dpop(await craft(ctx.keys, { htu: ctx.htu, accessToken: broken }))];
+    }],
     ["the bound token as Bearer, with a valid proof", async (ctx) => [["authorization", `Bearer ${ctx.token}`], ...dpop(await es(ctx))]],
     ["an unbound token with the DPoP scheme and a proof for it", async (ctx) => [...auth(bearerToken), ...dpop(await craft(ctx.keys, { htu: ctx.htu, accessToken: bearerToken }))]],
   ];
 }
 
 for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
-  for (const [name, { prove }] of Object.entries(PROOF_MAKERS)) {
+  for (const [name, maker] of Object.entries(PROOF_MAKERS)) {
+    const { prove } = maker;
     for (const alg of KEY_ALGS) {
       test(`${runtime}: node-oidc-provider's DPoP-bound token with a ${alg} proof by ${name}: forwarded without the proof, thumbprint in the outcome`, async () => {
         const { keys, accessToken } = tokens[`${name}/${alg}`];
@@ -191,6 +196,15 @@ for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
           const outcome = await r.json();
           assert.equal(outcome.status, "authenticated");
           assert.equal(outcome.dpopThumbprint, claimsOf(accessToken).cnf.jkt);
+          // The same key again (imported: decided in one JS call), with a proof signed by another.
+          const other = await maker.generateKeys(alg);
+          const forged = await prove(other, { htu: at, htm: "GET", accessToken });
+          const [h, p] = forged.split(".");
+          const header = JSON.parse(Buffer.from(h, "base64url"));
+          header.jwk = JSON.parse(Buffer.from((await prove(keys, { htu: at, htm: "GET", accessToken })).split(".")[0], "base64url")).jwk;
+          const swapped = `${b64(header)}.${p}.${forged.split(".")[2]}`;
+          const refused = await send("plain", "/__authenticate", { headers: [["authorization", `DPoP ${accessToken}`], ["dpop", swapped]] });
+          assert.deepEqual(await refused.json(), { status: "unauthenticated", claims: null, request: null, setCookies: [], dpopThumbprint: null });
         }
       });
     }

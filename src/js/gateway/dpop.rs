@@ -32,6 +32,16 @@ pub(super) struct Accepted {
     pub nonce: Option<String>,
 }
 
+/// A proof that passed every check but its signature and its `jti`.
+pub(super) struct CheckedProof {
+    /// The `jwk` and the algorithm it signs with.
+    pub key: PublicKey,
+    pub signature: Vec<u8>,
+    pub signing_input: String,
+    replay: ReplayKey,
+    accepted: Accepted,
+}
+
 /// The DPoP settings and state of one gateway.
 pub(super) struct Dpop {
     pub mode: Mode,
@@ -96,6 +106,21 @@ impl Gateway {
     /// that passes every check. `Err` is the refusal (401 with a DPoP challenge, or 503 when the
     /// coordinator cannot be asked).
     pub(super) async fn check_dpop(&self, request: &Request, presented: &Presented, token: &str, claims: &VerifiedClaims) -> Result<Option<Accepted>, Status> {
+        let Some(proof) = self.check_proof(request, presented, token, claims)? else { return Ok(None) };
+        if !self.dpop.keys.verify(&proof.key, &proof.signature, proof.signing_input.as_bytes()).await {
+            return Err(Status::DpopRefused(Challenge::InvalidProof));
+        }
+        let (accepted, key, until) = self.remember_proof(proof)?;
+        if let Some(namespace) = &self.coordinator {
+            self.remember_across(namespace, key, until).await?;
+        }
+        Ok(Some(accepted))
+    }
+
+    /// Every check of the proof that needs no key and changes nothing: the scheme, the header,
+    /// the claims against the request and the token, the nonce, and whether its `jti` is
+    /// already refused (a replay costs no WebCrypto call). `None`: no proof is needed.
+    pub(super) fn check_proof(&self, request: &Request, presented: &Presented, token: &str, claims: &VerifiedClaims) -> Result<Option<CheckedProof>, Status> {
         let dpop = &self.dpop;
         match need(dpop.mode, claims.jkt.is_some(), presented.dpop_scheme) {
             Need::Nothing => return Ok(None),
@@ -116,19 +141,22 @@ impl Gateway {
                 return Err(Status::DpopRefused(Challenge::UseNonce(current.clone())));
             }
         }
-        let key = proof.replay_key();
-        if dpop.window.borrow().refuses(key) || !dpop.keys.verify(&proof.key, &proof.signature, proof.signing_input.as_bytes()).await {
+        let replay = proof.replay_key();
+        if dpop.window.borrow().refuses(replay) {
             return Err(Status::DpopRefused(Challenge::InvalidProof));
         }
-        let remembered = dpop.window.borrow_mut().remember(key, now());
-        let until = match remembered {
-            Remember::Fresh(until) => until,
-            Remember::Replayed | Remember::TooOld => return Err(Status::DpopRefused(Challenge::InvalidProof)),
-        };
-        if let Some(namespace) = &self.coordinator {
-            self.remember_across(namespace, key, until).await?;
+        let signing_input = proof.signing_input.to_owned();
+        Ok(Some(CheckedProof { key: proof.key, signature: proof.signature, signing_input, replay, accepted: Accepted { thumbprint, nonce } }))
+    }
+
+    /// A proof whose signature held: its `jti` remembered in this isolate (check and insert in
+    /// one step), or refused as a replay. Returns what the coordinator must remember too.
+    pub(super) fn remember_proof(&self, proof: CheckedProof) -> Result<(Accepted, ReplayKey, f64), Status> {
+        let remembered = self.dpop.window.borrow_mut().remember(proof.replay, now());
+        match remembered {
+            Remember::Fresh(until) => Ok((proof.accepted, proof.replay, until)),
+            Remember::Replayed | Remember::TooOld => Err(Status::DpopRefused(Challenge::InvalidProof)),
         }
-        Ok(Some(Accepted { thumbprint, nonce }))
     }
 
     /// Asks the Durable Object named by the `jti`'s hash whether it saw it (one object per

@@ -13,6 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -129,6 +130,12 @@ extern "C" {
     /// WebCrypto verify, resolving to `accepted` or to an "unauthenticated" outcome.
     #[wasm_bindgen(js_name = verifyThen)]
     fn verify_then(params: &JsValue, key: &JsValue, signature: &[u8], data: &[u8], accepted: JsValue) -> Promise;
+
+    /// A DPoP request's two WebCrypto checks (the token's skipped when its params are
+    /// undefined), resolving to what `decide(tokenHolds, proofHolds)` returns.
+    #[wasm_bindgen(js_name = verifyProofThen)]
+    #[allow(clippy::too_many_arguments)]
+    fn verify_proof_then(token_params: &JsValue, token_key: &JsValue, token_signature: &[u8], token_data: &[u8], params: &JsValue, key: &JsValue, signature: &[u8], data: &[u8], decide: &JsValue) -> Promise;
 }
 
 /// A JWKS body over this is a failed fetch (bounded on the decoded bytes).
@@ -220,6 +227,9 @@ enum Fast {
     Done(Outcome),
     /// One WebCrypto signature check left (claims already passed); `accepted` if it holds.
     Verify { key: ImportedKey, signature: Vec<u8>, data: String, accepted: Outcome },
+    /// A DPoP request whose checks passed and whose keys are imported: the token's signature
+    /// (unless HS256, checked already) and the proof's left, then the proof's `jti`.
+    VerifyProof { token: Option<(ImportedKey, Vec<u8>, String)>, key: ImportedKey, proof: CheckedProof, accepted: Outcome },
     /// A refresh, a JWKS fetch or a key import is needed: the async path.
     Slow,
 }
@@ -265,6 +275,14 @@ impl AuthGateway {
                         Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new())
                     }
                 }
+                Fast::VerifyProof { token, key, proof, accepted } => {
+                    let token_holds = match token {
+                        Some((key, signature, data)) => verify_imported(key, &signature, data.as_bytes()).await,
+                        None => true,
+                    };
+                    let proof_holds = token_holds && verify_imported(key, &proof.signature, proof.signing_input.as_bytes()).await;
+                    gw.proof_outcome(token_holds, proof_holds, proof, accepted)
+                }
                 Fast::Slow => gw.authenticate(&request, &ctx).await,
             };
             gw.respond(outcome).await.map(JsValue::from)
@@ -278,6 +296,18 @@ impl AuthGateway {
             Fast::Done(outcome) => Promise::resolve(&outcome.to_js()),
             Fast::Verify { key, signature, data, accepted } => {
                 verify_then(&key.params, &key.key, &signature, data.as_bytes(), accepted.to_js())
+            }
+            Fast::VerifyProof { token, key, proof, accepted } => {
+                // Both checks in one JS call; the verdict comes back once, always (so the
+                // closure is never left behind).
+                let (signature, data) = (proof.signature.clone(), proof.signing_input.clone());
+                let (token_params, token_key, token_signature, token_data) = match token {
+                    Some((k, s, d)) => (k.params, k.key, s, d),
+                    None => (JsValue::UNDEFINED, JsValue::UNDEFINED, Vec::new(), String::new()),
+                };
+                let gw = self.gateway.clone();
+                let decide = Closure::once_into_js(move |token_holds: bool, proof_holds: bool| gw.proof_outcome(token_holds, proof_holds, proof, accepted).to_js());
+                verify_proof_then(&token_params, &token_key, &token_signature, token_data.as_bytes(), &key.params, &key.key, &signature, data.as_bytes(), &decide)
             }
             Fast::Slow => {
                 let gw = self.gateway.clone();
@@ -304,7 +334,7 @@ mod options;
 mod refresh;
 mod respond;
 
-use dpop::{Accepted, Challenge, Dpop};
+use dpop::{Accepted, Challenge, CheckedProof, Dpop};
 
 fn now() -> f64 {
     js_sys::Date::now()
@@ -351,9 +381,8 @@ impl Gateway {
         let Some(token) = token else {
             return if refresh_cookie.is_some() { Fast::Slow } else { Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: false }, Vec::new())) };
         };
-        // A proof to check (WebCrypto after the token's own signature): the async path, without
-        // reading the token here first.
-        if presented.dpop_scheme {
+        // With the coordinator, remembering a proof is a call: the async path.
+        if presented.dpop_scheme && self.coordinator.is_some() {
             return Fast::Slow;
         }
         let refused = || Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new()));
@@ -380,6 +409,14 @@ impl Gateway {
             }
         }
         match parsed.claims(&self.policy, now()) {
+            // A DPoP request whose proof passes the checks that need no key, and whose key is
+            // imported already. Anything else (a refusal included) is judged on the async path.
+            Ok(claims) if presented.dpop_scheme => {
+                let Ok(Some(proof)) = self.check_proof(request, &presented, token, &claims) else { return Fast::Slow };
+                let Some(key) = self.dpop.keys.cached(&proof.key) else { return Fast::Slow };
+                let accepted = self.forward(request, token, claims, Status::Authenticated, Vec::new(), &presented);
+                Fast::VerifyProof { token: webcrypto, key, proof, accepted }
+            }
             // A bound token without the DPoP scheme, or an unbound one where DPoP is required:
             // refused on the async path, once the token's signature is known.
             Ok(claims) if need(self.dpop.mode, claims.jkt.is_some(), presented.dpop_scheme) != Need::Nothing => Fast::Slow,
@@ -413,7 +450,7 @@ impl Gateway {
                 // Only a missing or expired token is refreshed; any other failure is final.
                 Err(Refusal::Rejected(Rejection::Expired)) if refresh_cookie.is_some() => {}
                 Err(Refusal::Unavailable(retry_after_s)) => return Outcome::only(Status::Unavailable { retry_after_s }, Vec::new()),
-                Err(Refusal::Rejected(_)) => return Outcome::only(Status::Unauthenticated { token_presented: true }, Vec::new()),
+                Err(Refusal::Rejected(_)) => return Outcome::only(Gateway::token_refused(&presented), Vec::new()),
             }
         }
         let Some(refresh_token) = refresh_cookie else {
@@ -527,6 +564,27 @@ impl Gateway {
         self.keys.borrow_mut().fetched(ticket, keys, now());
     }
 
+}
+
+impl Gateway {
+    /// A refused token, in the scheme it came with (RFC 9449 section 7.1).
+    fn token_refused(presented: &Presented) -> Status {
+        if presented.dpop_scheme { Status::DpopRefused(Challenge::InvalidToken) } else { Status::Unauthenticated { token_presented: true } }
+    }
+
+    /// The outcome of a DPoP request once both signatures are judged.
+    fn proof_outcome(&self, token_holds: bool, proof_holds: bool, proof: CheckedProof, accepted: Outcome) -> Outcome {
+        if !token_holds {
+            return Outcome::only(Status::DpopRefused(Challenge::InvalidToken), Vec::new());
+        }
+        if !proof_holds {
+            return Outcome::only(Status::DpopRefused(Challenge::InvalidProof), Vec::new());
+        }
+        match self.remember_proof(proof) {
+            Ok((dpop, ..)) => Outcome { dpop: Some(dpop), ..accepted },
+            Err(status) => Outcome::only(status, Vec::new()),
+        }
+    }
 }
 
 impl Outcome {
