@@ -1,4 +1,4 @@
-// The usual way to verify DPoP in JS, for tests/bench/dpop.mjs (in Node and in workerd): jose's
+// The usual way to verify DPoP in JS, for tests/bench/dpop-verify.mjs (in Node and in workerd): jose's
 // jwtVerify for the access token, jwtVerify with EmbeddedJWK for the proof (typ dpop+jwt, the
 // same algorithms), calculateJwkThumbprint against cnf.jkt, and the same claim checks as
 // AuthGateway (htm, htu without query, iat window, jti replay window, ath), then the same

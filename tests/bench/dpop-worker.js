@@ -1,6 +1,6 @@
 // Verifies N requests carrying a DPoP-bound access token and a fresh proof each, inside workerd,
 // with AuthGateway.authenticate() or with the jose-based verifier of dpop-jose.js, for
-// tests/bench/dpop.mjs. Proofs are made (by the `dpop` package) in a request of their own, so
+// tests/bench/dpop-verify.mjs. Proofs are made (by the `dpop` package) in a request of their own, so
 // the timed request only verifies. Timing is taken outside.
 //
 //   /?make=ES256&n=1000                  -> makes N proofs for the next run  ("made")

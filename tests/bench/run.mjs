@@ -1,6 +1,6 @@
 // ida-refresh beside the libraries people use today, measured in one run on one machine:
 // size, start-up, overhead per call, concurrency, memory, steady state; verification
-// throughput comes from tests/bench/verify.mjs, DPoP verification from tests/bench/dpop.mjs.
+// throughput comes from tests/bench/verify.mjs, DPoP verification from tests/bench/dpop-verify.mjs.
 // Prints markdown and writes tests/bench/RESULTS.md (linked from the README).
 //
 //   node --expose-gc tests/bench/run.mjs            full run (a few minutes)
@@ -329,7 +329,7 @@ try {
   say();
   say("### DPoP request verification");
   say();
-  const d = spawnSync(process.execPath, ["tests/bench/dpop.mjs", ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8" });
+  const d = spawnSync(process.execPath, ["tests/bench/dpop-verify.mjs", ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8" });
   if (d.status !== 0) throw new Error(d.stderr);
   for (const line of d.stdout.trim().split("\n")) say(line);
 } finally {

@@ -1,4 +1,4 @@
-// Statistics shared by the benchmarks (verify.mjs, dpop.mjs): medians of paired per-round ratios
+// Statistics shared by the benchmarks (verify.mjs, dpop-verify.mjs): medians of paired per-round ratios
 // with their spread.
 
 /** Quantile with linear interpolation (q = 0.5: the median, the mean of the middle two). */

@@ -3,7 +3,7 @@
 // checks and forwarded Request), with the same DPoP-bound ES256 access token and fresh proofs
 // made by the `dpop` package, in workerd and in Node, in one run.
 //
-//   node tests/bench/dpop.mjs [--n 1000] [--rounds 15] [--warmup 2000] [--only workerd|node]
+//   node tests/bench/dpop-verify.mjs [--n 1000] [--rounds 15] [--warmup 2000] [--only workerd|node]
 //                             [--algs ES256,EdDSA] [--quick]
 //
 // Each request carries the access token (ES256, from a static JWKS) and a new proof (ES256 or
