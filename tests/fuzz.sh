@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the protocol core natively with cargo-fuzz (libFuzzer): token decoding and stored
-# records, refresh-response parsing (both dialects), cookie parsing, Retry-After / HTTP dates,
-# the gateway's token checks and its DPoP proof checks. Seeds: tests/fuzz/corpus/<target>/ (read
-# only; the working corpus goes to a temp dir). Crashes land in tests/fuzz/artifacts/.
+# records, the JSON reader and writer (held to serde_json on values), base64 (held to
+# base64ct), refresh-response parsing (both dialects), cookie parsing, Retry-After / HTTP dates
+# (held to httpdate), the gateway's token checks and its DPoP proof checks. Seeds: tests/fuzz/corpus/<target>/ (read only; the working
+# corpus goes to a temp dir). Crashes land in tests/fuzz/artifacts/.
 #   bash tests/fuzz.sh [seconds per target, default 10]     (a long run: bash tests/fuzz.sh 3600)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,7 +15,7 @@ export RUSTC_BOOTSTRAP=1
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 total=0
-for target in token_decode refresh_response cookie retry_after gateway_token dpop_proof; do
+for target in token_decode json base64 refresh_response cookie retry_after gateway_token dpop_proof; do
   mkdir -p "$WORK/$target"
   runs=$(cargo fuzz run --fuzz-dir tests/fuzz -s none -O "$target" "$WORK/$target" "tests/fuzz/corpus/$target" -- \
     -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 2>&1 | tee "$WORK/$target.log" | awk '/stat::number_of_executed_units/ {print $2}')

@@ -12,7 +12,7 @@ free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1
 
 step "native unit tests (cargo test), default and client-only feature sets"
 cargo test --quiet
-cargo test --quiet --no-default-features --lib
+cargo test --quiet --no-default-features
 
 step "checks: clippy -D warnings (both feature sets); the core names no wasm-bindgen, js-sys or web-sys"
 cargo clippy --quiet --all-targets -- -D warnings
@@ -48,8 +48,11 @@ for _ in $(seq 100); do grep -q listening "$LOG" && break; sleep 0.1; done
 grep -q listening "$LOG" || { cat "$LOG"; exit 1; }
 export IDA_TEST_BASE_URL="http://localhost:$PORT/api/v1" IDA_TEST_CLOSED_PORT="$CLOSED"
 
-step "wasm suite in Node"
+step "wasm suite in Node (the full build's allocator under tests/allocator.rs among them)"
 IDA_TEST_RUNTIME=node wasm-pack test --node
+
+step "allocator stress in wasm: the browser build's global allocator against the model (tests/allocator.rs)"
+wasm-pack test --node --no-default-features --test allocator
 
 step "wasm suite in headless Chromium (window)"
 IDA_TEST_RUNTIME=window WASM_BINDGEN_USE_BROWSER=1 wasm-pack test --headless --chrome
@@ -72,8 +75,9 @@ node --expose-gc tests/bench/soak.mjs --seconds 60
 step "gateway soak: AuthGateway in workerd, 70 s per variant (40 s warm-up) (isolate table, Durable Object), grace window off, junk and late cookies"
 node tests/bench/gateway-soak.mjs --seconds 70
 
-step "memory: RefreshClient over refresh cycles must stay flat"
+step "memory: RefreshClient over refresh cycles must stay flat (the full build, and the browser build with its allocator)"
 node --expose-gc tests/bench/memory.mjs --cycles 5000 --max-growth 262144
 node --expose-gc tests/bench/memory.mjs --cycles 2000 --server --max-growth 262144
+node --expose-gc tests/bench/memory.mjs --cycles 5000 --client --max-growth 262144
 
 step "all tests passed"

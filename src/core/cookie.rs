@@ -81,21 +81,15 @@ fn is_cookie_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E) && b != b'%'
 }
 
+/// `%XX` escapes decoded; `None` when the result is not UTF-8 or an escape is malformed (the
+/// percent-encoding crate would keep a malformed one as text; a value written by
+/// `session_cookie` never has one).
 fn percent_decode(value: &str) -> Option<String> {
     let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    let escapes_well_formed = bytes.iter().enumerate().filter(|(_, &b)| b == b'%').all(|(i, _)| {
+        bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    escapes_well_formed.then(|| percent_encoding::percent_decode_str(value).decode_utf8().ok().map(|v| v.into_owned()))?
 }
 
 #[cfg(test)]
@@ -111,6 +105,11 @@ mod tests {
         assert_eq!(read_cookie(h, "missing"), None);
         assert_eq!(read_cookie("x=%G1", "x"), None, "bad escape");
         assert_eq!(read_cookie("x=%", "x"), None);
+        for signed in ["x=%+F", "x=%-F", "x=%+0", "x=a%+Fb"] {
+            assert_eq!(read_cookie(signed, "x"), None, "{signed}: a sign is not a hex digit");
+        }
+        assert_eq!(read_cookie("x=%4", "x"), None);
+        assert_eq!(read_cookie("x=%4a%4A", "x").as_deref(), Some("JJ"));
         assert_eq!(read_cookie("x=%FF", "x"), None, "not UTF-8");
         assert_eq!(read_cookie("", "x"), None);
         let many = "c=1; ".repeat(10_000) + "x=late";

@@ -338,6 +338,8 @@ mod tests {
         let claims = good_claims().to_string();
         assert!(verify(&sign(r#"{"alg":"HS256","typ":"at+jwt"}"#, &claims)).is_ok());
         assert!(verify(&sign(r#"{"alg":"HS256","typ":"AT+JWT"}"#, &claims)).is_ok());
+        assert!(verify(&sign(r#"{"alg":"HS256","typ":"JWT"}"#, &claims)).is_ok());
+        assert!(verify(&sign(r#"{"alg":"HS256","typ":"jwt"}"#, &claims)).is_ok());
         assert!(verify(&sign(r#"{"alg":"HS256"}"#, &claims)).is_ok(), "typ is optional");
         assert_eq!(verify(&sign(r#"{"alg":"HS256","typ":"dpop+jwt"}"#, &claims)).err(), Some(Rejection::Header));
         assert_eq!(verify(&sign(r#"{"alg":"HS256","typ":1}"#, &claims)).err(), Some(Rejection::Malformed));

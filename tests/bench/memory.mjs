@@ -1,21 +1,24 @@
 // Memory over many refresh cycles of one RefreshClient: wasm linear memory and JS heap after
 // 1k, 10k and 100k cycles (flat is the goal: no leaked closures, promises or sessions).
 //
-//   node --expose-gc tests/bench/memory.mjs [--cycles 100000] [--server]
+//   node --expose-gc tests/bench/memory.mjs [--cycles 100000] [--server] [--client]
 //
 // By default the auth server is an in-process fetch function (the `fetch` option) that mints
 // real HS256 JWTs, so 100k cycles take seconds; --server sends every cycle to the dev server
 // over loopback instead. Prints a table; exits 1 if wasm memory grew by more than --max-growth
-// bytes (default 1 MiB) between the first checkpoint and the last.
+// bytes (default 1 MiB) between the first checkpoint and the last. --client runs the browser
+// build (pkg/wasm-client, the browser's allocator) instead of the full one; the peak of wasm
+// memory is printed either way.
 import crypto from "node:crypto";
 import fs from "node:fs";
-import { initSync, RefreshClient } from "../../pkg/wasm/ida_refresh.js";
 import { startDevServer } from "../js/harness.mjs";
 
 const args = Object.fromEntries(process.argv.slice(2).map((a, i, all) => [a.replace(/^--/, ""), all[i + 1]?.startsWith("--") ? true : all[i + 1] ?? true]));
 const cycles = Number(args.cycles ?? 100_000);
 const maxGrowth = Number(args["max-growth"] ?? 1 << 20);
-const wasm = initSync({ module: fs.readFileSync(new URL("../../pkg/wasm/ida_refresh_bg.wasm", import.meta.url)) });
+const build = args.client ? "wasm-client" : "wasm";
+const { initSync, RefreshClient } = await import(`../../pkg/${build}/ida_refresh.js`);
+const wasm = initSync({ module: fs.readFileSync(new URL(`../../pkg/${build}/ida_refresh_bg.wasm`, import.meta.url)) });
 
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 let minted = 0;
@@ -60,10 +63,11 @@ client.dispose();
 await dev?.close();
 
 const mib = (n) => (n / 1048576).toFixed(2);
-console.log(`memory over ${cycles} refresh cycles (${dev ? "dev server" : "in-process server"}, ${(cycles / seconds).toFixed(0)} cycles/s, ${events} refreshed events)`);
+console.log(`memory over ${cycles} refresh cycles (pkg/${build}, ${dev ? "dev server" : "in-process server"}, ${(cycles / seconds).toFixed(0)} cycles/s, ${events} refreshed events)`);
 console.log("| cycles | wasm linear memory (MiB) | JS heap used (MiB) |\n|---:|---:|---:|");
 for (const r of rows) console.log(`| ${r.cycles} | ${mib(r.wasmBytes)} | ${mib(r.heapBytes)} |`);
 const growth = rows.at(-1).wasmBytes - rows[0].wasmBytes;
+console.log(`wasm memory peak: ${mib(wasm.memory.buffer.byteLength)} MiB (${wasm.memory.buffer.byteLength} bytes)`);
 console.log(`wasm memory growth from ${rows[0].cycles} to ${rows.at(-1).cycles} cycles: ${growth} bytes`);
 if (events !== cycles) {
   console.error(`expected ${cycles} refreshed events, saw ${events}`);

@@ -70,11 +70,26 @@ function events(client) {
   return seen;
 }
 
-async function waitFor(predicate, ms, message) {
+/** Polls `predicate` (sync or async) until it holds; fails after `ms`. */
+export async function waitFor(predicate, ms, message) {
   const end = Date.now() + ms;
   while (!(await predicate())) {
     if (Date.now() > end) throw new Error(`timed out waiting: ${message}`);
     await sleep(20);
+  }
+}
+
+/** For "nothing happens" checks: resolves once a witness client, seeded with a token of
+ *  `ttlSeconds`, has refreshed on its own timer. A client under test that was going to send
+ *  something on a timer of that length (or shorter) has had its chance by then. */
+async function witnessRefresh(lib, dev, ttlSeconds, message) {
+  const w = await dev.mint({ ttlSeconds });
+  const witness = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: w.refreshToken, accessToken: w.accessToken, crossTab: false });
+  const seen = events(witness);
+  try {
+    await waitFor(() => seen.refreshed.length > 0, ttlSeconds * 1000 + 3_000, `the witness's refresh (${message})`);
+  } finally {
+    witness.dispose();
   }
 }
 
@@ -116,7 +131,7 @@ export const scenarios = {
     const t0 = Date.now();
     await waitFor(() => client.session.accessToken !== s.accessToken, 1_500, "an immediate refresh");
     check.ok(Date.now() - t0 < 1_000, "at once, not on the next interval");
-    await sleep(300);
+    check.equal(await client.getAccessToken(), client.session.accessToken, "the new token is served");
     check.equal(await dev.requests(s.family), 1, "one refresh: the new token is valid by the Date header");
     client.dispose();
   },
@@ -124,7 +139,7 @@ export const scenarios = {
   async "a session with no expiry refreshes only on demand"({ lib, dev }) {
     const s = await dev.mint({ format: "noexpiry" });
     const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, accessToken: "opaque-seed" });
-    await sleep(1_200);
+    await witnessRefresh(lib, dev, 1, "a timer would have fired");
     check.equal(await client.getAccessToken(), "opaque-seed", "served without a request");
     check.equal(await dev.requests(s.family), 0, "no request without demand");
     const session = await client.refresh();
@@ -253,7 +268,7 @@ export const scenarios = {
     const storage = mapStorage();
     const key = "ida-refresh.session";
     const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, storage: storage.adapter, autoRefresh: false });
-    await sleep(10);
+    await waitFor(() => storage.map.has(key), 2_000, "the seed stored");
     check.ok(JSON.parse(storage.map.get(key)).refreshToken === s.refreshToken, "seed stored");
     const session = await client.refresh();
     check.equal(JSON.parse(storage.map.get(key)).refreshToken, session.refreshToken, "rotated token stored");
@@ -263,7 +278,7 @@ export const scenarios = {
     const other = await dev.mint();
     await dev.queue(s.family, [{ delayMs: 300 }]);
     const pending = client.refresh();
-    await sleep(100);
+    await waitFor(async () => (await dev.requests(s.family)) === 2, 2_000, "the slow request under way");
     const record = JSON.parse(storage.map.get(key));
     storage.map.set(key, JSON.stringify({ ...record, refreshToken: other.refreshToken, accessToken: other.accessToken, updatedAt: Date.now() }));
     const result = await pending;
@@ -277,7 +292,7 @@ export const scenarios = {
     const storage = mapStorage();
     const a = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, storage: storage.adapter, autoRefresh: false, crossTab: false });
     const b = new lib.RefreshClient({ baseUrl: dev.base, storage: storage.adapter, autoRefresh: false, crossTab: false });
-    await sleep(10);
+    await waitFor(() => storage.map.has("ida-refresh.session"), 2_000, "a's seed stored");
     const fromA = await a.refresh();
     const tokenB = await b.getAccessToken();
     check.equal(tokenB, fromA.accessToken, "b took a's tokens from storage");
@@ -305,7 +320,7 @@ export const scenarios = {
     const storage = mapStorage("throw");
     const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, storage: storage.adapter, autoRefresh: false });
     const seen = events(client);
-    await sleep(10);
+    await waitFor(() => seen.error.length > 0, 2_000, "the storage error of the seed's write");
     const session = await client.refresh();
     check.ok(session.accessToken, "refresh works");
     check.ok(seen.error.length >= 1 && seen.error.every((e) => e.code === "storage_error"), "storage_error events");
@@ -320,7 +335,7 @@ export const scenarios = {
       storage.map.set("ida-refresh.session", junk);
       const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, storage: storage.adapter, autoRefresh: false });
       const seen = events(client);
-      await sleep(10);
+      await waitFor(() => seen.error.length > 0, 2_000, `an error event for ${junk}`);
       check.equal(seen.error[0]?.code, "storage_error", `error for ${junk}`);
       check.ok(!seen.error[0].message.includes(s.refreshToken), "no token in the message");
       check.equal(client.session.refreshToken, s.refreshToken, "the seed is used instead");
@@ -429,7 +444,7 @@ export const scenarios = {
     const seen = events(client);
     await check.rejects(client.refresh(), "bad_response", "dead on arrival");
     check.equal(client.session.refreshToken, "rt_rotated-by-the-server", "the rotated refresh token is kept");
-    await sleep(1_200);
+    await witnessRefresh(lib, dev, 1, "a storm would have sent more");
     check.equal(await dev.requests(s.family), 1, "no storm: the cooldown holds");
     check.equal(seen.error.length, 1, "one error event");
     client.dispose();
@@ -469,7 +484,7 @@ export const scenarios = {
     const s = await dev.mint({ ttlSeconds: 1 });
     const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, accessToken: s.accessToken });
     client.dispose();
-    await sleep(1_500);
+    await witnessRefresh(lib, dev, 1, "the disposed client's timer was due as early");
     check.equal(await dev.requests(s.family), 0, "no refresh after dispose");
     await check.rejects(client.getAccessToken(), "invalid_argument", "disposed");
   },

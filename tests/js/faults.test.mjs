@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import * as lib from "../../pkg/node.js";
 import { ROOT, startDevServer, startWorkerd, outcome } from "./harness.mjs";
-import { mapStorage } from "./client-scenarios.mjs";
+import { mapStorage, waitFor } from "./client-scenarios.mjs";
 
 const SECRET = "ida-dev-secret-32-bytes-or-more-change-me";
 let dev, worker;
@@ -135,10 +135,10 @@ test("fault: a refresh token rotated by another tab during the request", async (
   const s = await dev.mint();
   const storage = mapStorage();
   const client = new lib.RefreshClient({ baseUrl: dev.base, refreshToken: s.refreshToken, storage: storage.adapter, autoRefresh: false });
-  await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => storage.map.has("ida-refresh.session"), 2_000, "the seed stored");
   await dev.queue(s.family, [{ delayMs: 300 }]);
   const pending = client.refresh();
-  await new Promise((r) => setTimeout(r, 50));
+  await waitFor(async () => (await dev.requests(s.family)) === 1, 2_000, "our slow request under way");
   // The other tab: refreshes with the same token and stores its result.
   const theirs = await lib.refresh(s.refreshToken, { baseUrl: dev.base });
   const record = JSON.parse(storage.map.get("ida-refresh.session"));

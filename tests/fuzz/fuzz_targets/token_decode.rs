@@ -1,9 +1,9 @@
-//! Access-token decoding (JWT payloads, unverified), the core JSON reader and stored session
-//! records never panic; the JSON reader accepts what serde_json accepts; and the decoder reads
+//! Access-token decoding (JWT payloads, unverified) and stored session records never panic
+//! (the JSON reader itself is held to serde_json by the `json` target); and the decoder reads
 //! any payload as jwt-compact does (the gateway's library): the input is also used as the
 //! payload of a JWT, and both must agree on whether its claims are usable and on `exp` / `iat`.
 #![no_main]
-use ida_refresh::core::{json::Json, session::Session, token};
+use ida_refresh::core::{session::Session, token};
 use libfuzzer_sys::fuzz_target;
 
 fn b64(bytes: &[u8]) -> String {
@@ -11,34 +11,7 @@ fn b64(bytes: &[u8]) -> String {
     Base64UrlUnpadded::encode_string(bytes)
 }
 
-fn extreme_ours(v: &Json) -> bool {
-    match v {
-        Json::Number(n) => n.abs() > 1e307,
-        Json::Array(items) => items.iter().any(extreme_ours),
-        Json::Object(members) => members.iter().any(|(_, v)| extreme_ours(v)),
-        _ => false,
-    }
-}
-
-fn extreme_serde(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::Number(n) => n.as_f64().is_some_and(|n| n.abs() > 1e307),
-        serde_json::Value::Array(items) => items.iter().any(extreme_serde),
-        serde_json::Value::Object(members) => members.values().any(extreme_serde),
-        _ => false,
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
-    // The core's JSON reader accepts exactly what serde_json accepts (below its nesting cap).
-    let shallow = data.iter().filter(|b| matches!(b, b'[' | b'{')).count() <= 60;
-    let parsed = Json::parse(data);
-    let reference = serde_json::from_slice::<serde_json::Value>(data);
-    // Within a few ulps of f64::MAX the two number parsers may round to different sides.
-    let extreme = parsed.as_ref().is_some_and(extreme_ours) || reference.as_ref().is_ok_and(extreme_serde);
-    if shallow && !extreme {
-        assert_eq!(parsed.is_some(), reference.is_ok(), "JSON verdicts differ");
-    }
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = token::decode(text);
         let _ = Session::from_record(text);
