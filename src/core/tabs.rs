@@ -1,0 +1,480 @@
+//! The cross-tab refresh protocol: which tab may send a refresh token, when to read storage
+//! again, and when to stop waiting for another tab. No I/O and no clock: `now` is an input and
+//! the adapter (src/js/client/tabs.rs) carries the steps out with Web Locks, BroadcastChannel,
+//! storage and timers.
+//!
+//! The rules, in order (see [`Tabs::step`]):
+//! 1. A token another tab has sent (it said so on the channel, or left a marker in storage
+//!    before its request) is never sent again. While that tab is alive (it repeats its claim
+//!    every [`HEARTBEAT_MS`] during its request) or its result may still be on the way
+//!    ([`SETTLE_MS`] after we learned of the send), we wait for the result; after that the
+//!    token is spent: the refresh is refused without a request. The tab that sent it may still
+//!    come back (a frozen tab thaws) and hand its result over; nobody has sent it twice.
+//! 2. With Web Locks, the tab holding the lock sends; a tab that cannot get the lock by
+//!    [`Tabs::wait_until`] (about a second after the holder last spoke) gives up this refresh
+//!    without sending. The lock is held around one request only, bounded by its timeout.
+//! 3. Without Web Locks (the lockless fallback): a tab announces a claim and listens
+//!    [`LISTEN_MS`]; a lower tab id heard meanwhile wins; a claim heard before ours makes us wait
+//!    for its result (at most [`PEER_WAIT_MS`] after it last spoke) and then claim again.
+//!
+//! Every wait ends: it is bounded by the moment another tab last spoke plus [`PEER_WAIT_MS`]
+//! (or [`SETTLE_MS`]), so a frozen, closed or stalled tab costs the others about a second plus
+//! the time its request was still visibly running.
+
+use super::json::{Json, ObjectWriter};
+
+/// How long after another tab last spoke (a claim, a heartbeat) we still wait for its result.
+pub const PEER_WAIT_MS: f64 = 1_000.0;
+/// How often the tab sending a refresh says it is still alive.
+pub const HEARTBEAT_MS: f64 = 250.0;
+/// How long the result of a send we learned of may take to reach us through storage or the
+/// channel (both are delivered asynchronously) before the token counts as spent.
+pub const SETTLE_MS: f64 = 1_000.0;
+/// The lockless claim's listening window: longer than the channel delays seen while a new tab
+/// loads (60-85 ms).
+pub const LISTEN_MS: f64 = 150.0;
+
+/// A short fingerprint of a refresh token (FNV-1a, 64 bits, hex): names the token in messages
+/// and markers without carrying it. Not a secret-keeping hash: it sits beside the token itself.
+pub fn fingerprint(token: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in token.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// "Tab `tab` sent the token with this fingerprint at `at_ms`": written to shared storage just
+/// before the request, so that a tab reading storage later knows the token may be spent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    /// The token's [`fingerprint`].
+    pub token: String,
+    /// The sending tab's id.
+    pub tab: f64,
+    /// When it sent (its clock).
+    pub at_ms: f64,
+}
+
+impl Marker {
+    /// The stored text.
+    pub fn to_record(&self) -> String {
+        let mut w = ObjectWriter::default();
+        w.string("token", &self.token).raw("tab", &format!("{}", self.tab)).integer("at", self.at_ms);
+        w.finish()
+    }
+
+    /// None for anything that is not a marker (a corrupt one is ignored, not trusted).
+    pub fn from_record(text: &str) -> Option<Marker> {
+        let json = Json::parse(text.as_bytes())?;
+        let token = json.get("token")?.as_str()?.to_owned();
+        let tab = json.get("tab")?.as_f64()?;
+        let at_ms = json.get("at")?.as_f64()?;
+        Some(Marker { token, tab, at_ms })
+    }
+}
+
+/// What another tab said on the channel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Heard<'a> {
+    /// It claims a refresh (the lockless announcement, or a heartbeat during its request).
+    Claiming,
+    /// It is sending the token with this fingerprint.
+    Sending(&'a str),
+    /// Its refresh is over: a session or a sign-out follows (or came first).
+    Done,
+}
+
+/// How this tab competes for the right to send.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Claim {
+    /// It holds the Web Lock.
+    Locked,
+    /// It could not get the Web Lock by [`Tabs::wait_until`].
+    LockTimedOut,
+    /// There are no Web Locks here: announce and listen.
+    Lockless,
+}
+
+/// What to do next about one refresh.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Send now (after writing the marker and announcing the send).
+    Send,
+    /// Announce a claim, then ask again at this moment (or when a message arrives).
+    Listen(f64),
+    /// Another tab is at it: read storage again when a message arrives or at this moment,
+    /// then ask again.
+    Wait(f64),
+    /// The token was sent by a tab that has not handed its result over: refuse this refresh.
+    /// `first` is true the first time for a token (report it once).
+    Spent {
+        /// The first refusal for this token.
+        first: bool,
+    },
+    /// The lock stayed taken by a tab that no longer speaks: refuse this refresh (nothing sent).
+    GiveUp,
+}
+
+#[derive(Clone, Debug)]
+struct SentElsewhere {
+    token: String,
+    tab: f64,
+    learned_at_ms: f64,
+}
+
+#[derive(Clone, Debug)]
+struct Listening {
+    token: String,
+    until_ms: f64,
+    lost: bool,
+}
+
+/// One tab's view of the others.
+#[derive(Debug)]
+pub struct Tabs {
+    id: f64,
+    /// Another tab claimed or is sending; we wait for it until then.
+    peer_alive_until_ms: f64,
+    sent_elsewhere: Option<SentElsewhere>,
+    listening: Option<Listening>,
+    /// The spent token already reported.
+    reported_spent: Option<String>,
+}
+
+impl Tabs {
+    /// A tab with this id (random, so ties between tabs are rare and broken the same way by all).
+    pub fn new(id: f64) -> Self {
+        Tabs { id, peer_alive_until_ms: 0.0, sent_elsewhere: None, listening: None, reported_spent: None }
+    }
+
+    /// This tab's id.
+    pub fn id(&self) -> f64 {
+        self.id
+    }
+
+    /// Another tab spoke.
+    pub fn heard(&mut self, from: f64, what: Heard, now_ms: f64) {
+        if from == self.id {
+            return;
+        }
+        match what {
+            Heard::Claiming => {
+                self.peer_alive_until_ms = self.peer_alive_until_ms.max(now_ms + PEER_WAIT_MS);
+                if let Some(l) = &mut self.listening {
+                    // Simultaneous claims: the lower id goes ahead. A claim heard after our
+                    // window is over is a tab that did not hear ours yet: it will yield to us.
+                    if now_ms <= l.until_ms && from < self.id {
+                        l.lost = true;
+                    }
+                }
+            }
+            Heard::Sending(token) => {
+                self.peer_alive_until_ms = self.peer_alive_until_ms.max(now_ms + PEER_WAIT_MS);
+                self.learn_sent(token, from, now_ms);
+                if let Some(l) = &mut self.listening {
+                    if l.token == token {
+                        l.lost = true;
+                    }
+                }
+            }
+            Heard::Done => self.peer_alive_until_ms = 0.0,
+        }
+    }
+
+    fn learn_sent(&mut self, token: &str, tab: f64, now_ms: f64) {
+        let known = self.sent_elsewhere.as_ref().is_some_and(|s| s.token == token && s.tab == tab);
+        if !known {
+            self.sent_elsewhere = Some(SentElsewhere { token: token.to_owned(), tab, learned_at_ms: now_ms });
+        }
+    }
+
+    /// The moment a tab waiting for the lock gives up: about a second after it started or after
+    /// the holder last spoke, whichever is later.
+    pub fn wait_until(&self, started_ms: f64) -> f64 {
+        (started_ms + PEER_WAIT_MS).max(self.peer_alive_until_ms)
+    }
+
+    /// Whether another tab is known to be at a refresh right now.
+    pub fn peer_busy(&self, now_ms: f64) -> bool {
+        self.peer_alive_until_ms > now_ms
+    }
+
+    /// Decides about sending the token fingerprinted `ours`, given the marker storage holds now
+    /// (None when storage is not shared, or holds none) and how this tab competes.
+    pub fn step(&mut self, now_ms: f64, ours: &str, stored: Option<&Marker>, claim: Claim) -> Step {
+        if let Some(m) = stored {
+            if m.tab != self.id {
+                self.learn_sent(&m.token, m.tab, now_ms);
+            }
+        }
+        if let Some(sent) = self.sent_elsewhere.clone().filter(|s| s.token == ours) {
+            self.listening = None;
+            if self.peer_busy(now_ms) {
+                return Step::Wait(self.peer_alive_until_ms);
+            }
+            let settled = sent.learned_at_ms + SETTLE_MS;
+            if now_ms < settled {
+                return Step::Wait(settled);
+            }
+            let first = self.reported_spent.as_deref() != Some(ours);
+            self.reported_spent = Some(ours.to_owned());
+            return Step::Spent { first };
+        }
+        match claim {
+            Claim::Locked => Step::Send,
+            Claim::LockTimedOut => Step::GiveUp,
+            Claim::Lockless => {
+                let listening = self.listening.clone().filter(|l| l.token == ours);
+                match listening {
+                    Some(l) if l.lost && self.peer_busy(now_ms) => Step::Wait(self.peer_alive_until_ms),
+                    Some(l) if !l.lost && now_ms < l.until_ms => Step::Listen(l.until_ms),
+                    Some(l) if !l.lost => {
+                        self.listening = None;
+                        Step::Send
+                    }
+                    // Not claiming yet, or the winner went quiet: claim (again), unless another
+                    // tab is busy, whose result we wait for first.
+                    _ if self.peer_busy(now_ms) => {
+                        self.listening = None;
+                        Step::Wait(self.peer_alive_until_ms)
+                    }
+                    _ => {
+                        let until_ms = now_ms + LISTEN_MS;
+                        self.listening = Some(Listening { token: ours.to_owned(), until_ms, lost: false });
+                        Step::Listen(until_ms)
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "aaaa";
+    const B: &str = "bbbb";
+
+    fn marker(token: &str, tab: f64, at_ms: f64) -> Marker {
+        Marker { token: token.to_owned(), tab, at_ms }
+    }
+
+    /// Drives a lockless tab from `now` until it sends or stops waiting, feeding `inbox` (time,
+    /// from, message) as the clock passes each item. Returns the final step and its time.
+    fn run(tab: &mut Tabs, mut now: f64, ours: &str, inbox: &[(f64, f64, Heard)], stored: Option<&Marker>) -> (Step, f64) {
+        let mut next = 0;
+        loop {
+            while next < inbox.len() && inbox[next].0 <= now {
+                tab.heard(inbox[next].1, inbox[next].2, inbox[next].0);
+                next += 1;
+            }
+            match tab.step(now, ours, stored, Claim::Lockless) {
+                Step::Listen(t) | Step::Wait(t) => {
+                    assert!(t > now, "a wait moves time forward");
+                    // Woken by the next message or by the deadline, whichever comes first.
+                    now = inbox.get(next).map_or(t, |m| m.0.min(t));
+                }
+                other => return (other, now),
+            }
+            assert!(now < 60_000.0, "never waits for ever");
+        }
+    }
+
+    #[test]
+    fn fingerprints_differ_and_do_not_carry_the_token() {
+        assert_ne!(fingerprint("rt-1"), fingerprint("rt-2"));
+        assert_eq!(fingerprint("rt-1").len(), 16);
+        assert!(!fingerprint("secret-token").contains("secret"));
+    }
+
+    #[test]
+    fn markers_round_trip_and_junk_is_ignored() {
+        let m = marker(A, 0.25, 1_700_000_000_123.0);
+        assert_eq!(Marker::from_record(&m.to_record()), Some(m));
+        assert_eq!(Marker::from_record("{\"token\":1}"), None);
+        assert_eq!(Marker::from_record("nope"), None);
+    }
+
+    #[test]
+    fn a_lone_tab_listens_once_then_sends() {
+        // A brand-new tab that has heard from nobody still listens before its first send.
+        let mut t = Tabs::new(0.5);
+        assert_eq!(t.step(0.0, A, None, Claim::Lockless), Step::Listen(LISTEN_MS));
+        assert_eq!(t.step(LISTEN_MS, A, None, Claim::Lockless), Step::Send);
+    }
+
+    #[test]
+    fn simultaneous_claims_go_to_the_lower_id() {
+        let (mut low, mut high) = (Tabs::new(0.1), Tabs::new(0.9));
+        let claims_low = [(10.0, 0.9, Heard::Claiming)];
+        let claims_high = [(10.0, 0.1, Heard::Claiming), (300.0, 0.1, Heard::Sending(A)), (400.0, 0.1, Heard::Done)];
+        assert_eq!(run(&mut low, 0.0, A, &claims_low, None).0, Step::Send);
+        // The higher tab waits, learns the token was sent, and refuses to send it: it adopts
+        // the winner's session (the adapter's re-read) instead; here nothing arrives.
+        let (step, at) = run(&mut high, 0.0, A, &claims_high, None);
+        assert_eq!(step, Step::Spent { first: true });
+        assert!(at >= 300.0 + SETTLE_MS - 1.0);
+    }
+
+    #[test]
+    fn a_claim_delayed_by_hundreds_of_ms_still_meets_the_marker() {
+        // The lower tab's claim reaches us 400 ms late (after our window), but it sent first and
+        // left its marker in storage: the re-read before sending catches it.
+        let mut t = Tabs::new(0.9);
+        assert_eq!(t.step(0.0, A, None, Claim::Lockless), Step::Listen(LISTEN_MS));
+        let stored = marker(A, 0.1, 50.0);
+        assert_eq!(t.step(LISTEN_MS, A, Some(&stored), Claim::Lockless), Step::Wait(LISTEN_MS + SETTLE_MS));
+        t.heard(0.1, Heard::Claiming, 400.0);
+        assert_eq!(t.step(400.0, A, Some(&stored), Claim::Lockless), Step::Wait(1_400.0));
+    }
+
+    #[test]
+    fn a_tab_that_claimed_and_vanished_before_sending_is_taken_over_after_a_second() {
+        // It claimed at 0 and was closed (or froze) before sending: no marker, no more words.
+        let mut t = Tabs::new(0.9);
+        let inbox = [(0.0, 0.1, Heard::Claiming)];
+        let (step, at) = run(&mut t, 5.0, A, &inbox, None);
+        assert_eq!(step, Step::Send);
+        // Waited the second, then claimed again (listened) before sending.
+        assert!((at - (PEER_WAIT_MS + LISTEN_MS)).abs() < 1e-6, "{at}");
+    }
+
+    #[test]
+    fn two_survivors_of_a_vanished_claim_claim_again_and_only_one_sends() {
+        let (mut b, mut c) = (Tabs::new(0.5), Tabs::new(0.7));
+        for t in [&mut b, &mut c] {
+            t.heard(0.1, Heard::Claiming, 0.0);
+        }
+        // Both wait for the vanished tab, then both claim at 1000 and hear each other.
+        assert_eq!(b.step(10.0, A, None, Claim::Lockless), Step::Wait(PEER_WAIT_MS));
+        assert_eq!(c.step(12.0, A, None, Claim::Lockless), Step::Wait(PEER_WAIT_MS));
+        assert_eq!(b.step(1_000.0, A, None, Claim::Lockless), Step::Listen(1_000.0 + LISTEN_MS));
+        assert_eq!(c.step(1_001.0, A, None, Claim::Lockless), Step::Listen(1_001.0 + LISTEN_MS));
+        b.heard(0.7, Heard::Claiming, 1_020.0);
+        c.heard(0.5, Heard::Claiming, 1_020.0);
+        assert_eq!(b.step(1_000.0 + LISTEN_MS, A, None, Claim::Lockless), Step::Send);
+        assert!(matches!(c.step(1_001.0 + LISTEN_MS, A, None, Claim::Lockless), Step::Wait(_)));
+    }
+
+    #[test]
+    fn a_token_sent_by_a_frozen_tab_is_never_sent_again() {
+        // The sender froze mid-request: its heartbeats stop. We wait about a second after its
+        // last one, then refuse, at once from then on, and report it once.
+        let mut t = Tabs::new(0.9);
+        let inbox = [(0.0, 0.1, Heard::Sending(A)), (250.0, 0.1, Heard::Claiming), (500.0, 0.1, Heard::Claiming)];
+        let (step, at) = run(&mut t, 100.0, A, &inbox, Some(&marker(A, 0.1, 0.0)));
+        assert_eq!(step, Step::Spent { first: true });
+        assert!((at - (500.0 + PEER_WAIT_MS)).abs() < 1e-6, "{at}");
+        assert_eq!(t.step(9_000.0, A, None, Claim::Lockless), Step::Spent { first: false });
+        assert_eq!(t.step(9_000.0, A, None, Claim::Locked), Step::Spent { first: false });
+        // When it thaws and hands over B, B is ours and sendable.
+        t.heard(0.1, Heard::Done, 20_000.0);
+        assert_eq!(t.step(20_000.0, B, None, Claim::Locked), Step::Send);
+    }
+
+    #[test]
+    fn a_live_sender_is_waited_for_as_long_as_its_request_runs() {
+        // Heartbeats every 250 ms for 5 s: a slow server, not a vanished tab.
+        let mut t = Tabs::new(0.9);
+        let mut inbox = vec![(0.0, 0.1, Heard::Sending(A))];
+        for i in 1..=20 {
+            inbox.push((f64::from(i) * HEARTBEAT_MS, 0.1, Heard::Claiming));
+        }
+        inbox.push((5_010.0, 0.1, Heard::Done));
+        let (step, at) = run(&mut t, 1.0, A, &inbox, None);
+        // Done came; the session did not (the adapter would have adopted it): the result is
+        // given SETTLE_MS from when we learned of the send, long past, so the token is spent.
+        assert_eq!(step, Step::Spent { first: true });
+        assert!((at - 5_010.0).abs() < 1e-6, "{at}");
+    }
+
+    #[test]
+    fn a_late_result_is_waited_for_when_the_lock_comes_free() {
+        // With locks: the holder sent A and released; its session has not reached our storage
+        // view yet. We hold the lock now and wait SETTLE_MS for it rather than send A.
+        let mut t = Tabs::new(0.9);
+        let stored = marker(A, 0.1, 0.0);
+        assert_eq!(t.step(100.0, A, Some(&stored), Claim::Locked), Step::Wait(100.0 + SETTLE_MS));
+        // The result arrives: storage now holds B (the adapter adopted it); B is sendable.
+        assert_eq!(t.step(300.0, B, Some(&stored), Claim::Locked), Step::Send);
+    }
+
+    #[test]
+    fn own_marker_does_not_stop_own_retry() {
+        let mut t = Tabs::new(0.1);
+        assert_eq!(t.step(0.0, A, Some(&marker(A, 0.1, 0.0)), Claim::Locked), Step::Send);
+    }
+
+    #[test]
+    fn a_lock_held_by_a_silent_tab_means_giving_up_after_a_second() {
+        let mut t = Tabs::new(0.9);
+        assert_eq!(t.wait_until(0.0), PEER_WAIT_MS);
+        t.heard(0.1, Heard::Claiming, 700.0);
+        assert_eq!(t.wait_until(0.0), 700.0 + PEER_WAIT_MS);
+        assert_eq!(t.step(1_700.0, A, None, Claim::LockTimedOut), Step::GiveUp);
+    }
+
+    #[test]
+    fn own_messages_are_ignored() {
+        let mut t = Tabs::new(0.3);
+        t.heard(0.3, Heard::Sending(A), 0.0);
+        assert!(!t.peer_busy(1.0));
+        assert_eq!(t.step(1.0, A, None, Claim::Locked), Step::Send);
+    }
+
+    /// Every interleaving of three lockless tabs' claims, with per-message delays from 0 to
+    /// 100 ms (under the listening window): exactly one sends; the others never send A.
+    #[test]
+    fn three_lockless_tabs_with_delays_send_once() {
+        let ids = [0.2, 0.5, 0.8];
+        for start in [[0.0, 0.0, 0.0], [0.0, 30.0, 60.0], [60.0, 0.0, 30.0], [5.0, 5.0, 0.0]] {
+            for delay in [0.0, 20.0, 70.0, 100.0] {
+                let mut tabs: Vec<Tabs> = ids.iter().map(|&i| Tabs::new(i)).collect();
+                let mut sent = Vec::new();
+                let mut marker_at: Option<(f64, f64)> = None;
+                let mut now = 0.0;
+                let mut pending: Vec<(f64, usize, f64, Option<&str>)> = Vec::new(); // (deliver at, to, from, sending?)
+                let mut wake = start;
+                let mut finished = [false; 3];
+                while now < 10_000.0 && finished.iter().any(|f| !f) {
+                    pending.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    while pending.first().is_some_and(|p| p.0 <= now) {
+                        let (at, to, from, sending) = pending.remove(0);
+                        tabs[to].heard(from, sending.map_or(Heard::Claiming, Heard::Sending), at);
+                    }
+                    for i in 0..3 {
+                        if finished[i] || wake[i] > now {
+                            continue;
+                        }
+                        let stored = marker_at.filter(|m| m.0 <= now).map(|m| marker(A, m.1, m.0));
+                        match tabs[i].step(now, A, stored.as_ref(), Claim::Lockless) {
+                            Step::Listen(t) => {
+                                for j in (0..3).filter(|&j| j != i) {
+                                    pending.push((now + delay, j, ids[i], None));
+                                }
+                                wake[i] = t;
+                            }
+                            Step::Wait(t) => wake[i] = t,
+                            Step::Send => {
+                                sent.push(i);
+                                finished[i] = true;
+                                // Marker (seen by others 1 ms later) and the announcement.
+                                marker_at = Some((now + 1.0, ids[i]));
+                                for j in (0..3).filter(|&j| j != i) {
+                                    pending.push((now + delay, j, ids[i], Some(A)));
+                                }
+                            }
+                            Step::Spent { .. } | Step::GiveUp => finished[i] = true,
+                        }
+                    }
+                    now += 1.0;
+                }
+                assert_eq!(sent.len(), 1, "start {start:?} delay {delay}: senders {sent:?}");
+                assert!(finished.iter().all(|f| *f), "every tab came to an end");
+            }
+        }
+    }
+}
