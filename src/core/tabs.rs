@@ -7,9 +7,12 @@
 //! 1. A token another tab has sent (it said so on the channel, or left a marker in storage
 //!    before its request) is never sent again. While that tab is alive (it repeats its claim
 //!    every [`HEARTBEAT_MS`] during its request) or its result may still be on the way
-//!    ([`SETTLE_MS`] after we learned of the send), we wait for the result; after that the
-//!    token is spent: the refresh is refused without a request. The tab that sent it may still
-//!    come back (a frozen tab thaws) and hand its result over; nobody has sent it twice.
+//!    ([`SETTLE_MS`] after we learned of the send), we wait for the result. After that, a tab
+//!    that gets the Web Lock knows the sender let go of it without a result: the sender is gone
+//!    (closed, crashed), nothing live will finish its refresh, and the lock holder takes over.
+//!    A tab that cannot get the lock (the sender froze or stalls holding it), or has no Web
+//!    Locks, refuses the refresh without a request: the token may be spent, and the sender may
+//!    still come back (a frozen tab thaws) and hand its result over.
 //! 2. With Web Locks, the tab holding the lock sends; a tab that cannot get the lock by
 //!    [`Tabs::wait_until`] (about a second after the holder last spoke) gives up this refresh
 //!    without sending. The lock is held around one request only, bounded by its timeout.
@@ -21,7 +24,7 @@
 //! (or [`SETTLE_MS`]), so a frozen, closed or stalled tab costs the others about a second plus
 //! the time its request was still visibly running.
 
-use super::json::{Json, ObjectWriter};
+use super::json::{hex_digit, Json, ObjectWriter};
 
 /// How long after another tab last spoke (a claim, a heartbeat) we still wait for its result.
 pub const PEER_WAIT_MS: f64 = 1_000.0;
@@ -42,7 +45,8 @@ pub fn fingerprint(token: &str) -> String {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("{hash:016x}")
+    // By hand: core::fmt's integer formatting would cost the browser build kilobytes.
+    (0..16).rev().map(|i| hex_digit((hash >> (i * 4)) as u32)).collect()
 }
 
 /// "Tab `tab` sent the token with this fingerprint at `at_ms`": written to shared storage just
@@ -61,7 +65,7 @@ impl Marker {
     /// The stored text.
     pub fn to_record(&self) -> String {
         let mut w = ObjectWriter::default();
-        w.string("token", &self.token).raw("tab", &format!("{}", self.tab)).integer("at", self.at_ms);
+        w.string("token", &self.token).integer("tab", self.tab).integer("at", self.at_ms);
         w.finish()
     }
 
@@ -84,6 +88,9 @@ pub enum Heard<'a> {
     Sending(&'a str),
     /// Its refresh is over: a session or a sign-out follows (or came first).
     Done,
+    /// The server answered its request for this token with an error: the token was not used
+    /// up, and another tab may send it.
+    Unspent(&'a str),
 }
 
 /// How this tab competes for the right to send.
@@ -141,12 +148,16 @@ pub struct Tabs {
     listening: Option<Listening>,
     /// The spent token already reported.
     reported_spent: Option<String>,
+    /// The last send of another tab that no longer holds anyone back (it declared the token
+    /// unspent, or it vanished and we took over): its marker, still in storage, is ignored.
+    released: Option<(String, f64)>,
 }
 
 impl Tabs {
-    /// A tab with this id (random, so ties between tabs are rare and broken the same way by all).
+    /// A tab with this id: random, so that ties are rare and every tab breaks them the same way;
+    /// a whole number (markers store it as one).
     pub fn new(id: f64) -> Self {
-        Tabs { id, peer_alive_until_ms: 0.0, sent_elsewhere: None, listening: None, reported_spent: None }
+        Tabs { id, peer_alive_until_ms: 0.0, sent_elsewhere: None, listening: None, reported_spent: None, released: None }
     }
 
     /// This tab's id.
@@ -180,6 +191,13 @@ impl Tabs {
                 }
             }
             Heard::Done => self.peer_alive_until_ms = 0.0,
+            Heard::Unspent(token) => {
+                self.peer_alive_until_ms = 0.0;
+                if self.sent_elsewhere.as_ref().is_some_and(|s| s.token == token && s.tab == from) {
+                    self.sent_elsewhere = None;
+                }
+                self.released = Some((token.to_owned(), from));
+            }
         }
     }
 
@@ -205,7 +223,8 @@ impl Tabs {
     /// (None when storage is not shared, or holds none) and how this tab competes.
     pub fn step(&mut self, now_ms: f64, ours: &str, stored: Option<&Marker>, claim: Claim) -> Step {
         if let Some(m) = stored {
-            if m.tab != self.id {
+            let released = self.released.as_ref().is_some_and(|(t, tab)| *t == m.token && *tab == m.tab);
+            if m.tab != self.id && !released {
                 self.learn_sent(&m.token, m.tab, now_ms);
             }
         }
@@ -217,6 +236,14 @@ impl Tabs {
             let settled = sent.learned_at_ms + SETTLE_MS;
             if now_ms < settled {
                 return Step::Wait(settled);
+            }
+            if claim == Claim::Locked {
+                // The sender let go of the lock without handing a result over, a second ago:
+                // it is gone (closed, crashed, navigated away) and no live tab will finish its
+                // refresh. We hold the lock and have read storage again: we take over.
+                self.sent_elsewhere = None;
+                self.released = Some((sent.token, sent.tab));
+                return Step::Send;
             }
             let first = self.reported_spent.as_deref() != Some(ours);
             self.reported_spent = Some(ours.to_owned());
@@ -292,7 +319,7 @@ mod tests {
 
     #[test]
     fn markers_round_trip_and_junk_is_ignored() {
-        let m = marker(A, 0.25, 1_700_000_000_123.0);
+        let m = marker(A, 4_503_599_627_370_497.0, 1_700_000_000_123.0);
         assert_eq!(Marker::from_record(&m.to_record()), Some(m));
         assert_eq!(Marker::from_record("{\"token\":1}"), None);
         assert_eq!(Marker::from_record("nope"), None);
@@ -369,7 +396,7 @@ mod tests {
         assert_eq!(step, Step::Spent { first: true });
         assert!((at - (500.0 + PEER_WAIT_MS)).abs() < 1e-6, "{at}");
         assert_eq!(t.step(9_000.0, A, None, Claim::Lockless), Step::Spent { first: false });
-        assert_eq!(t.step(9_000.0, A, None, Claim::Locked), Step::Spent { first: false });
+        assert_eq!(t.step(9_000.0, A, None, Claim::LockTimedOut), Step::Spent { first: false });
         // When it thaws and hands over B, B is ours and sendable.
         t.heard(0.1, Heard::Done, 20_000.0);
         assert_eq!(t.step(20_000.0, B, None, Claim::Locked), Step::Send);
@@ -400,6 +427,34 @@ mod tests {
         assert_eq!(t.step(100.0, A, Some(&stored), Claim::Locked), Step::Wait(100.0 + SETTLE_MS));
         // The result arrives: storage now holds B (the adapter adopted it); B is sendable.
         assert_eq!(t.step(300.0, B, Some(&stored), Claim::Locked), Step::Send);
+    }
+
+    #[test]
+    fn a_sender_closed_mid_request_is_taken_over_by_the_next_lock_holder() {
+        // It released the lock (the browser does that when a tab closes) and never reported:
+        // after SETTLE_MS, the tab holding the lock sends; its stale marker does not stop it.
+        let mut t = Tabs::new(0.9);
+        let stored = marker(A, 0.1, 0.0);
+        assert_eq!(t.step(100.0, A, Some(&stored), Claim::Locked), Step::Wait(100.0 + SETTLE_MS));
+        assert_eq!(t.step(100.0 + SETTLE_MS, A, Some(&stored), Claim::Locked), Step::Send);
+        assert_eq!(t.step(100.0 + SETTLE_MS + 5.0, A, Some(&stored), Claim::Locked), Step::Send);
+        // Without the lock it would have been refused.
+        let mut u = Tabs::new(0.8);
+        assert_eq!(u.step(0.0, A, Some(&stored), Claim::LockTimedOut), Step::Wait(SETTLE_MS));
+        assert_eq!(u.step(SETTLE_MS, A, Some(&stored), Claim::LockTimedOut), Step::Spent { first: true });
+    }
+
+    #[test]
+    fn a_token_the_server_refused_with_an_error_may_be_sent_by_the_next_tab() {
+        let mut t = Tabs::new(0.9);
+        t.heard(0.1, Heard::Sending(A), 0.0);
+        assert_eq!(t.step(10.0, A, None, Claim::Locked), Step::Wait(PEER_WAIT_MS));
+        t.heard(0.1, Heard::Unspent(A), 200.0);
+        // A stale marker in storage (written before the send) does not bring it back: the
+        // sender removes it before saying so, but a re-read may still return it.
+        assert_eq!(t.step(210.0, A, Some(&marker(A, 0.1, 0.0)), Claim::Locked), Step::Send);
+        // A marker for it from another tab does.
+        assert_eq!(t.step(220.0, A, Some(&marker(A, 0.2, 215.0)), Claim::Locked), Step::Wait(220.0 + SETTLE_MS));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use super::tabs::Turn;
 use super::{err, now, Client};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::session::{Demand, Failure, Plan, Session};
@@ -81,26 +82,32 @@ impl Client {
             let changed = me.state.borrow().session().map(|s| (s.refresh_token.clone(), s.updated_at_ms)) != before;
             changed && me.state.borrow().plan(&Demand::Token, now()) != Plan::Refresh
         };
-        self.wait_for_peer().await;
-        self.sync_from_storage().await;
-        if superseded(self) {
-            return Ok(());
-        }
-        if self.peers_seen.get() && !self.claim().await {
-            self.wait_for_peer().await;
-            self.sync_from_storage().await;
-            if superseded(self) {
-                return Ok(());
-            }
-        }
-        let Some(started_with) = self.state.borrow().session().cloned() else {
-            return Err(Error::invalid_argument("session", "there is no session: call setSession() first").into());
-        };
-        let sent = started_with.refresh_token.clone();
         let mut attempt = 1;
         loop {
-            self.announce_refreshing();
+            // One turn per request: the lock (if any) is held around this request only, and
+            // released during the backoff before a retry.
+            let lock = match self.take_turn(&superseded).await {
+                Turn::Superseded => return Ok(()),
+                Turn::Refused { error, report } => {
+                    if report {
+                        self.emit("error", to_js(&error, None));
+                    }
+                    return Err(error.into());
+                }
+                Turn::Send(lock) => lock,
+            };
+            let Some(started_with) = self.state.borrow().session().cloned() else {
+                return Err(Error::invalid_argument("session", "there is no session: call setSession() first").into());
+            };
+            let sent = started_with.refresh_token.clone();
+            let sending = self.announce_send(&sent).await;
             let outcome = self.endpoint.exchange(&sent).await;
+            drop(sending);
+            if let Err(e) = &outcome {
+                if !e.error.code.may_have_used_token() {
+                    self.declare_unspent(&sent).await;
+                }
+            }
             if self.state.borrow().epoch() != epoch {
                 // Signed out or replaced meanwhile: this answer belongs to a session that is gone.
                 return outcome.map(drop);
@@ -120,6 +127,7 @@ impl Client {
                     self.state.borrow_mut().succeed(session);
                     self.session_changed();
                     self.persist_and_broadcast().await;
+                    drop(lock);
                     if dead_on_arrival {
                         // Keep the rotated refresh token, but refreshing again at once would be a
                         // storm: this counts as a failed series, with its cooldown.
@@ -134,6 +142,7 @@ impl Client {
                 Err(e) => match self.retry_delay(attempt, &e.error) {
                     Some(delay) => {
                         attempt += 1;
+                        drop(lock);
                         sleep(delay).await;
                         if self.state.borrow().epoch() != epoch || self.disposed.get() {
                             return Err(e);

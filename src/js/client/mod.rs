@@ -25,6 +25,7 @@ use super::storage::{Read, Store};
 use crate::core::error::Error;
 use crate::core::policy::RetryPolicy;
 use crate::core::session::{ClientPolicy, Demand, Session, SessionState};
+use crate::core::tabs::Tabs;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_CLIENT: &str = r#"
@@ -105,12 +106,6 @@ export class RefreshClient {
 const CLIENT_OPTIONS: [&str; 8] =
     ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab"];
 const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
-/// How long a tab waits for another tab's announced refresh before sending its own.
-const PEER_WAIT_MS: f64 = 1_000.0;
-/// With other tabs around, a tab announces its refresh and listens this long for a competing
-/// announcement; the lower tab id goes ahead, the other waits for its result. Lockless: a tab
-/// that vanishes costs the others at most PEER_WAIT_MS, never a hang.
-const CLAIM_MS: f64 = 25.0;
 
 /// A session manager for single-page apps (see the TypeScript declaration).
 #[wasm_bindgen(skip_typescript)]
@@ -131,12 +126,9 @@ struct Client {
     /// A pending async storage load.
     loading: RefCell<Option<Promise>>,
     background: RefCell<Background>,
-    tab_id: f64,
-    peer_busy_until: Cell<f64>,
-    /// Another tab has spoken on the channel.
-    peers_seen: Cell<bool>,
-    /// A lower-id tab announced a refresh while we were claiming ours.
-    claim_lost: Cell<bool>,
+    /// What this tab knows of the others' refreshes (the rules live in core/tabs.rs).
+    tabs: RefCell<Tabs>,
+    /// Resolvers of the waits for another tab's result, called when one arrives.
     peer_arrived: RefCell<Vec<Function>>,
     disposed: Cell<bool>,
 }
@@ -187,10 +179,7 @@ impl RefreshClient {
             flight: RefCell::new(None),
             loading: RefCell::new(None),
             background: RefCell::new(Background::default()),
-            tab_id: js_sys::Math::random(),
-            peer_busy_until: Cell::new(0.0),
-            peers_seen: Cell::new(false),
-            claim_lost: Cell::new(false),
+            tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
             peer_arrived: RefCell::new(Vec::new()),
             disposed: Cell::new(false),
         });

@@ -66,8 +66,6 @@ impl Client {
                 channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
                 bg.channel = Some(channel);
                 bg.on_message = Some(on_message);
-                drop(bg);
-                client.broadcast("hello", None);
             }
         }
     }
