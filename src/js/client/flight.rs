@@ -208,6 +208,7 @@ impl Client {
         self.state.borrow_mut().replace(None);
         self.session_changed();
         self.persist().await;
+        self.clear_marker().await;
         if reason != "otherTab" {
             self.broadcast("signedOut", None);
         }

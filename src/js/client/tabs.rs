@@ -198,10 +198,15 @@ impl Client {
         if !self.cross_tab() {
             return;
         }
-        if !self.store.is_memory() {
+        self.clear_marker().await;
+        self.broadcast("unspent", Some(&fingerprint(token.expose())));
+    }
+
+    /// Removes the marker (on sign-out, so that storage is left empty).
+    pub(super) async fn clear_marker(&self) {
+        if self.cross_tab() && !self.store.is_memory() {
             let _ = self.store.write_key(&self.marker_key(), None).await;
         }
-        self.broadcast("unspent", Some(&fingerprint(token.expose())));
     }
 
     /// Posts a message: `payload` is the session record ("session") or a token fingerprint.
