@@ -15,7 +15,8 @@
 //!    still come back (a frozen tab thaws) and hand its result over.
 //! 2. With Web Locks, the tab holding the lock sends; a tab that cannot get the lock by
 //!    [`Tabs::wait_until`] (about a second after the holder last spoke) gives up this refresh
-//!    without sending. The lock is held around one request only, bounded by its timeout.
+//!    without sending. The lock is held around one request only, bounded by its timeout, and
+//!    [`LOCK_LINGER_MS`] after the result is stored (the next holder's view of storage may lag).
 //! 3. Without Web Locks (the lockless fallback): a tab announces a claim and listens
 //!    [`LISTEN_MS`]; a lower tab id heard meanwhile wins; a claim heard before ours makes us wait
 //!    for its result (at most [`PEER_WAIT_MS`] after it last spoke) and then claim again.
@@ -33,6 +34,10 @@ pub const HEARTBEAT_MS: f64 = 250.0;
 /// How long the result of a send we learned of may take to reach us through storage or the
 /// channel (both are delivered asynchronously) before the token counts as spent.
 pub const SETTLE_MS: f64 = 1_000.0;
+/// How long the sender keeps the lock after storing its result: a tab that gets the lock next
+/// reads storage, and its view of storage may lag (localStorage reaches other tabs
+/// asynchronously); the result then has the request's time plus this to arrive.
+pub const LOCK_LINGER_MS: f64 = 100.0;
 /// The lockless claim's listening window: longer than the channel delays seen while a new tab
 /// loads (60-85 ms).
 pub const LISTEN_MS: f64 = 150.0;
@@ -84,8 +89,8 @@ impl Marker {
 pub enum Heard<'a> {
     /// It claims a refresh (the lockless announcement, or a heartbeat during its request).
     Claiming,
-    /// It is sending the token with this fingerprint.
-    Sending(&'a str),
+    /// It is sending a token: the marker it also wrote to storage (a retry is a new marker).
+    Sending(&'a Marker),
     /// Its refresh is over: a session or a sign-out follows (or came first).
     Done,
     /// The server answered its request for this token with an error: the token was not used
@@ -126,8 +131,7 @@ pub enum Step {
 
 #[derive(Clone, Debug)]
 struct SentElsewhere {
-    token: String,
-    tab: f64,
+    marker: Marker,
     learned_at_ms: f64,
 }
 
@@ -150,7 +154,7 @@ pub struct Tabs {
     reported_spent: Option<String>,
     /// The last send of another tab that no longer holds anyone back (it declared the token
     /// unspent, or it vanished and we took over): its marker, still in storage, is ignored.
-    released: Option<(String, f64)>,
+    released: Option<Marker>,
 }
 
 impl Tabs {
@@ -181,11 +185,11 @@ impl Tabs {
                     }
                 }
             }
-            Heard::Sending(token) => {
+            Heard::Sending(marker) => {
                 self.peer_alive_until_ms = self.peer_alive_until_ms.max(now_ms + PEER_WAIT_MS);
-                self.learn_sent(token, from, now_ms);
+                self.learn_sent(marker, now_ms);
                 if let Some(l) = &mut self.listening {
-                    if l.token == token {
+                    if l.token == marker.token {
                         l.lost = true;
                     }
                 }
@@ -193,18 +197,22 @@ impl Tabs {
             Heard::Done => self.peer_alive_until_ms = 0.0,
             Heard::Unspent(token) => {
                 self.peer_alive_until_ms = 0.0;
-                if self.sent_elsewhere.as_ref().is_some_and(|s| s.token == token && s.tab == from) {
-                    self.sent_elsewhere = None;
+                if self.sent_elsewhere.as_ref().is_some_and(|s| s.marker.token == token && s.marker.tab == from) {
+                    self.released = self.sent_elsewhere.take().map(|s| s.marker);
                 }
-                self.released = Some((token.to_owned(), from));
             }
         }
     }
 
-    fn learn_sent(&mut self, token: &str, tab: f64, now_ms: f64) {
-        let known = self.sent_elsewhere.as_ref().is_some_and(|s| s.token == token && s.tab == tab);
-        if !known {
-            self.sent_elsewhere = Some(SentElsewhere { token: token.to_owned(), tab, learned_at_ms: now_ms });
+    /// A send by another tab: the same marker again (from storage, or its message after its
+    /// marker) keeps the moment we first learned of it; a new one (a retry) starts over.
+    fn learn_sent(&mut self, marker: &Marker, now_ms: f64) {
+        // Same sender, same token, not later (its clock): the same send, or an older one read late.
+        let known = self.sent_elsewhere.as_ref().is_some_and(|s| {
+            s.marker.token == marker.token && s.marker.tab == marker.tab && marker.at_ms <= s.marker.at_ms
+        });
+        if marker.tab != self.id && !known && self.released.as_ref() != Some(marker) {
+            self.sent_elsewhere = Some(SentElsewhere { marker: marker.clone(), learned_at_ms: now_ms });
         }
     }
 
@@ -223,12 +231,9 @@ impl Tabs {
     /// (None when storage is not shared, or holds none) and how this tab competes.
     pub fn step(&mut self, now_ms: f64, ours: &str, stored: Option<&Marker>, claim: Claim) -> Step {
         if let Some(m) = stored {
-            let released = self.released.as_ref().is_some_and(|(t, tab)| *t == m.token && *tab == m.tab);
-            if m.tab != self.id && !released {
-                self.learn_sent(&m.token, m.tab, now_ms);
-            }
+            self.learn_sent(m, now_ms);
         }
-        if let Some(sent) = self.sent_elsewhere.clone().filter(|s| s.token == ours) {
+        if let Some(sent) = self.sent_elsewhere.clone().filter(|s| s.marker.token == ours) {
             self.listening = None;
             if self.peer_busy(now_ms) {
                 return Step::Wait(self.peer_alive_until_ms);
@@ -242,7 +247,7 @@ impl Tabs {
                 // it is gone (closed, crashed, navigated away) and no live tab will finish its
                 // refresh. We hold the lock and have read storage again: we take over.
                 self.sent_elsewhere = None;
-                self.released = Some((sent.token, sent.tab));
+                self.released = Some(sent.marker);
                 return Step::Send;
             }
             let first = self.reported_spent.as_deref() != Some(ours);
@@ -337,7 +342,8 @@ mod tests {
     fn simultaneous_claims_go_to_the_lower_id() {
         let (mut low, mut high) = (Tabs::new(0.1), Tabs::new(0.9));
         let claims_low = [(10.0, 0.9, Heard::Claiming)];
-        let claims_high = [(10.0, 0.1, Heard::Claiming), (300.0, 0.1, Heard::Sending(A)), (400.0, 0.1, Heard::Done)];
+        let sent = marker(A, 0.1, 300.0);
+        let claims_high = [(10.0, 0.1, Heard::Claiming), (300.0, 0.1, Heard::Sending(&sent)), (400.0, 0.1, Heard::Done)];
         assert_eq!(run(&mut low, 0.0, A, &claims_low, None).0, Step::Send);
         // The higher tab waits, learns the token was sent, and refuses to send it: it adopts
         // the winner's session (the adapter's re-read) instead; here nothing arrives.
@@ -391,7 +397,8 @@ mod tests {
         // The sender froze mid-request: its heartbeats stop. We wait about a second after its
         // last one, then refuse, at once from then on, and report it once.
         let mut t = Tabs::new(0.9);
-        let inbox = [(0.0, 0.1, Heard::Sending(A)), (250.0, 0.1, Heard::Claiming), (500.0, 0.1, Heard::Claiming)];
+        let sent = marker(A, 0.1, 0.0);
+        let inbox = [(0.0, 0.1, Heard::Sending(&sent)), (250.0, 0.1, Heard::Claiming), (500.0, 0.1, Heard::Claiming)];
         let (step, at) = run(&mut t, 100.0, A, &inbox, Some(&marker(A, 0.1, 0.0)));
         assert_eq!(step, Step::Spent { first: true });
         assert!((at - (500.0 + PEER_WAIT_MS)).abs() < 1e-6, "{at}");
@@ -406,7 +413,8 @@ mod tests {
     fn a_live_sender_is_waited_for_as_long_as_its_request_runs() {
         // Heartbeats every 250 ms for 5 s: a slow server, not a vanished tab.
         let mut t = Tabs::new(0.9);
-        let mut inbox = vec![(0.0, 0.1, Heard::Sending(A))];
+        let sent = marker(A, 0.1, 0.0);
+        let mut inbox = vec![(0.0, 0.1, Heard::Sending(&sent))];
         for i in 1..=20 {
             inbox.push((f64::from(i) * HEARTBEAT_MS, 0.1, Heard::Claiming));
         }
@@ -447,7 +455,7 @@ mod tests {
     #[test]
     fn a_token_the_server_refused_with_an_error_may_be_sent_by_the_next_tab() {
         let mut t = Tabs::new(0.9);
-        t.heard(0.1, Heard::Sending(A), 0.0);
+        t.heard(0.1, Heard::Sending(&marker(A, 0.1, 0.0)), 0.0);
         assert_eq!(t.step(10.0, A, None, Claim::Locked), Step::Wait(PEER_WAIT_MS));
         t.heard(0.1, Heard::Unspent(A), 200.0);
         // A stale marker in storage (written before the send) does not bring it back: the
@@ -455,6 +463,20 @@ mod tests {
         assert_eq!(t.step(210.0, A, Some(&marker(A, 0.1, 0.0)), Claim::Locked), Step::Send);
         // A marker for it from another tab does.
         assert_eq!(t.step(220.0, A, Some(&marker(A, 0.2, 215.0)), Claim::Locked), Step::Wait(220.0 + SETTLE_MS));
+    }
+
+    #[test]
+    fn a_retry_by_the_sender_is_a_new_send() {
+        // The sender's first request got no answer; it retries 900 ms later (a new marker):
+        // the second counts from then, so nobody takes over while the retry runs.
+        let mut t = Tabs::new(0.9);
+        let first = marker(A, 0.1, 0.0);
+        let retry = marker(A, 0.1, 900.0);
+        t.heard(0.1, Heard::Sending(&first), 0.0);
+        t.heard(0.1, Heard::Sending(&retry), 900.0);
+        // Its stale first marker, read after the retry, changes nothing.
+        assert_eq!(t.step(1_500.0, A, Some(&first), Claim::Locked), Step::Wait(1_900.0));
+        assert_eq!(t.step(1_900.0, A, Some(&retry), Claim::Locked), Step::Send);
     }
 
     #[test]
@@ -475,7 +497,7 @@ mod tests {
     #[test]
     fn own_messages_are_ignored() {
         let mut t = Tabs::new(0.3);
-        t.heard(0.3, Heard::Sending(A), 0.0);
+        t.heard(0.3, Heard::Sending(&marker(A, 0.3, 0.0)), 0.0);
         assert!(!t.peer_busy(1.0));
         assert_eq!(t.step(1.0, A, None, Claim::Locked), Step::Send);
     }
@@ -491,14 +513,14 @@ mod tests {
                 let mut sent = Vec::new();
                 let mut marker_at: Option<(f64, f64)> = None;
                 let mut now = 0.0;
-                let mut pending: Vec<(f64, usize, f64, Option<&str>)> = Vec::new(); // (deliver at, to, from, sending?)
+                let mut pending: Vec<(f64, usize, f64, Option<Marker>)> = Vec::new(); // (deliver at, to, from, sending?)
                 let mut wake = start;
                 let mut finished = [false; 3];
                 while now < 10_000.0 && finished.iter().any(|f| !f) {
                     pending.sort_by(|a, b| a.0.total_cmp(&b.0));
                     while pending.first().is_some_and(|p| p.0 <= now) {
                         let (at, to, from, sending) = pending.remove(0);
-                        tabs[to].heard(from, sending.map_or(Heard::Claiming, Heard::Sending), at);
+                        tabs[to].heard(from, sending.as_ref().map_or(Heard::Claiming, Heard::Sending), at);
                     }
                     for i in 0..3 {
                         if finished[i] || wake[i] > now {
@@ -519,7 +541,7 @@ mod tests {
                                 // Marker (seen by others 1 ms later) and the announcement.
                                 marker_at = Some((now + 1.0, ids[i]));
                                 for j in (0..3).filter(|&j| j != i) {
-                                    pending.push((now + delay, j, ids[i], Some(A)));
+                                    pending.push((now + delay, j, ids[i], Some(marker(A, ids[i], now))));
                                 }
                             }
                             Step::Spent { .. } | Step::GiveUp => finished[i] = true,
@@ -529,6 +551,209 @@ mod tests {
                 }
                 assert_eq!(sent.len(), 1, "start {start:?} delay {delay}: senders {sent:?}");
                 assert!(finished.iter().all(|f| *f), "every tab came to an end");
+            }
+        }
+    }
+
+    // ---- A simulated browser: Web Locks, lagging storage, delayed messages, vanishing tabs ----
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Victim {
+        /// Every tab behaves.
+        None,
+        /// Tab 0 vanishes (closed: the browser releases its lock) right after it gets the lock.
+        GoneWithLock,
+        /// Tab 0 vanishes after writing its marker and announcing, before its request leaves.
+        GoneAfterMarker,
+        /// Tab 0 freezes this long right after its request reached the server, holding the lock.
+        Frozen(f64),
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Doing {
+        Idle(f64),
+        Polling { started: f64, next: f64 },
+        Waiting { started: f64, until: f64 },
+        Requesting { version: u32, done_at: f64, beat_at: f64 },
+        Finished,
+        Gone,
+    }
+
+    #[derive(Clone, Debug)]
+    enum Msg {
+        Claiming,
+        Sending(Marker),
+        Session(u32),
+    }
+
+    fn fp(version: u32) -> String {
+        format!("rt-{version}")
+    }
+
+    /// Runs tabs that all want to refresh (at `starts`), with every message delayed `delay` ms,
+    /// every storage read seeing the state of `lag` ms ago, requests taking `request` ms.
+    /// Returns (sends, reuse, the moment the last live tab finished).
+    fn simulate(starts: &[f64], delay: f64, lag: f64, request: f64, victim: Victim) -> (usize, bool, f64) {
+        let ids: Vec<f64> = (0..starts.len()).map(|i| (i + 1) as f64).collect();
+        let mut tabs: Vec<Tabs> = ids.iter().map(|&i| Tabs::new(i)).collect();
+        let mut doing: Vec<Doing> = starts.iter().map(|&s| Doing::Idle(s)).collect();
+        let mut own = vec![0u32; starts.len()];
+        let mut lock: Option<usize> = None;
+        // Storage history: (written at, version, marker).
+        let mut writes: Vec<(f64, u32, Option<Marker>)> = vec![(f64::NEG_INFINITY, 0, None)];
+        let mut inbox: Vec<(f64, usize, f64, Msg)> = Vec::new();
+        let (mut server, mut sends, mut reuse, mut last_done) = (0u32, 0, false, 0.0);
+        let mut frozen_until = f64::NEG_INFINITY;
+        let mut linger_until: Option<f64> = None;
+        let mut now = 0.0;
+        while now < 30_000.0 {
+            if linger_until.is_some_and(|t| now >= t) {
+                lock = None;
+                linger_until = None;
+            }
+            // Deliver the messages that are due.
+            let (due, later): (Vec<_>, Vec<_>) = inbox.drain(..).partition(|m| m.0 <= now);
+            inbox = later;
+            for (_, to, from, msg) in due {
+                if doing[to] == Doing::Gone || (to == 0 && now < frozen_until) {
+                    if to == 0 && now < frozen_until {
+                        inbox.push((frozen_until, to, from, msg));
+                    }
+                    continue;
+                }
+                match msg {
+                    Msg::Claiming => tabs[to].heard(from, Heard::Claiming, now),
+                    Msg::Sending(m) => tabs[to].heard(from, Heard::Sending(&m), now),
+                    Msg::Session(v) => {
+                        tabs[to].heard(from, Heard::Done, now);
+                        own[to] = own[to].max(v);
+                    }
+                }
+            }
+            let post = |inbox: &mut Vec<(f64, usize, f64, Msg)>, from: usize, msg: Msg| {
+                for to in (0..ids.len()).filter(|&t| t != from) {
+                    inbox.push((now + delay, to, ids[from], msg.clone()));
+                }
+            };
+            for i in 0..ids.len() {
+                if i == 0 && now < frozen_until {
+                    continue;
+                }
+                let seen = writes.iter().rev().find(|w| w.0 <= now - lag).cloned().unwrap_or((0.0, 0, None));
+                match doing[i] {
+                    Doing::Idle(at) if now >= at => doing[i] = Doing::Polling { started: now, next: now },
+                    Doing::Waiting { started, until } if now >= until => doing[i] = Doing::Polling { started, next: now },
+                    Doing::Polling { started, next } if now >= next => {
+                        let free = lock.is_none();
+                        if !free && now < tabs[i].wait_until(started) {
+                            doing[i] = Doing::Polling { started, next: now + 40.0 };
+                            continue;
+                        }
+                        if free {
+                            lock = Some(i);
+                        }
+                        own[i] = own[i].max(seen.1);
+                        // Superseded: a newer session than the one this tab set out to refresh.
+                        if own[i] > 0 {
+                            if lock == Some(i) {
+                                lock = None;
+                            }
+                            doing[i] = Doing::Finished;
+                            last_done = now;
+                            continue;
+                        }
+                        let claim = if free { Claim::Locked } else { Claim::LockTimedOut };
+                        match tabs[i].step(now, &fp(own[i]), seen.2.as_ref(), claim) {
+                            Step::Send => {
+                                if i == 0 && victim == Victim::GoneWithLock {
+                                    lock = None;
+                                    doing[i] = Doing::Gone;
+                                    continue;
+                                }
+                                let marker = Marker { token: fp(own[i]), tab: ids[i], at_ms: now };
+                                writes.push((now, seen.1.max(own[i]), Some(marker.clone())));
+                                post(&mut inbox, i, Msg::Sending(marker));
+                                if i == 0 && victim == Victim::GoneAfterMarker {
+                                    lock = None;
+                                    doing[i] = Doing::Gone;
+                                    continue;
+                                }
+                                sends += 1;
+                                reuse |= own[i] != server;
+                                server = own[i] + 1;
+                                if let (0, Victim::Frozen(ms)) = (i, victim) {
+                                    frozen_until = now + ms;
+                                }
+                                doing[i] = Doing::Requesting { version: own[i], done_at: now + request, beat_at: now + HEARTBEAT_MS };
+                            }
+                            Step::Wait(until) => {
+                                if lock == Some(i) {
+                                    lock = None;
+                                }
+                                doing[i] = Doing::Waiting { started, until };
+                            }
+                            Step::Listen(_) => unreachable!("a locked tab does not listen"),
+                            Step::Spent { .. } | Step::GiveUp => {
+                                if lock == Some(i) {
+                                    lock = None;
+                                }
+                                doing[i] = Doing::Finished;
+                                last_done = now;
+                            }
+                        }
+                    }
+                    Doing::Requesting { version, done_at, beat_at } => {
+                        if now >= done_at {
+                            writes.push((now, version + 1, None));
+                            own[i] = version + 1;
+                            post(&mut inbox, i, Msg::Session(version + 1));
+                            linger_until = Some(now + LOCK_LINGER_MS);
+                            doing[i] = Doing::Finished;
+                            last_done = now;
+                        } else if now >= beat_at {
+                            post(&mut inbox, i, Msg::Claiming);
+                            doing[i] = Doing::Requesting { version, done_at, beat_at: now + HEARTBEAT_MS };
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let settled = doing.iter().all(|d| matches!(d, Doing::Finished | Doing::Gone)) && inbox.is_empty() && now >= frozen_until && linger_until.is_none();
+            if settled {
+                break;
+            }
+            now += 1.0;
+        }
+        assert!(now < 30_000.0, "never settles: {doing:?}");
+        // Every live tab ends on the server's token (the result reached it, or it sent it).
+        for (i, d) in doing.iter().enumerate() {
+            if *d != Doing::Gone {
+                assert_eq!(own[i], server, "tab {i} ends on the newest token");
+            }
+        }
+        (sends, reuse, last_done)
+    }
+
+    #[test]
+    fn with_locks_no_token_is_sent_twice_whatever_the_delays_and_vanishing_tabs() {
+        let starts: [&[f64]; 4] = [&[0.0, 0.0, 0.0], &[0.0, 10.0, 25.0], &[30.0, 0.0, 5.0], &[0.0, 0.0, 0.0, 0.0]];
+        let victims = [Victim::None, Victim::GoneWithLock, Victim::GoneAfterMarker, Victim::Frozen(500.0), Victim::Frozen(3_000.0)];
+        // (request ms, storage lag ms): the lag stays under the request's own time plus the
+        // lock's linger (beyond that, with messages as late, a stale read could resend).
+        for (request, lag) in [(5.0, 0.0), (5.0, 3.0), (5.0, 90.0), (30.0, 20.0), (300.0, 350.0)] {
+            for delay in [0.0, 80.0, 400.0] {
+                for starts in starts {
+                    for victim in victims {
+                        let case = format!("request {request} lag {lag} delay {delay} starts {starts:?} victim {victim:?}");
+                        let (sends, reuse, last) = simulate(starts, delay, lag, request, victim);
+                        assert!(!reuse, "a token was sent twice: {case}");
+                        assert_eq!(sends, 1, "one request: {case}");
+                        // Bounded: about a second per vanished or frozen sender, plus requests.
+                        let frozen = if let Victim::Frozen(ms) = victim { ms } else { 0.0 };
+                        let bound = starts.iter().cloned().fold(0.0, f64::max) + frozen + PEER_WAIT_MS + SETTLE_MS + 2.0 * (request + delay) + 200.0;
+                        assert!(last <= bound, "took {last} ms (bound {bound}): {case}");
+                    }
+                }
             }
         }
     }

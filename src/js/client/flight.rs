@@ -127,7 +127,10 @@ impl Client {
                     self.state.borrow_mut().succeed(session);
                     self.session_changed();
                     self.persist_and_broadcast().await;
-                    drop(lock);
+                    // Kept a little longer: the next holder's view of storage may lag.
+                    if let Some(lock) = lock {
+                        lock.release_soon();
+                    }
                     if dead_on_arrival {
                         // Keep the rotated refresh token, but refreshing again at once would be a
                         // storm: this counts as a failed series, with its cooldown.

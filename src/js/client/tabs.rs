@@ -14,7 +14,7 @@ use super::{now, Client};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::secret::RefreshToken;
 use crate::core::session::Session;
-use crate::core::tabs::{fingerprint, Claim, Heard, Marker, Step, HEARTBEAT_MS};
+use crate::core::tabs::{fingerprint, Claim, Heard, Marker, Step, HEARTBEAT_MS, LOCK_LINGER_MS};
 use crate::js::global::{sleep, spawn, Interval, Timer};
 
 /// How often a tab waiting for the lock asks for it again (with jitter). Waiters poll with
@@ -35,6 +35,16 @@ pub(super) enum Turn {
 /// A held Web Lock: released when dropped.
 pub(super) struct HeldLock {
     release: Function,
+}
+
+impl HeldLock {
+    /// Lets go of the lock `LOCK_LINGER_MS` from now, without holding up the caller.
+    pub(super) fn release_soon(self) {
+        spawn(async move {
+            sleep(LOCK_LINGER_MS).await;
+            drop(self);
+        });
+    }
 }
 
 impl Drop for HeldLock {
@@ -178,12 +188,11 @@ impl Client {
         if !self.cross_tab() {
             return Sending { _heartbeat: None };
         }
-        let fp = fingerprint(token.expose());
+        let marker = Marker { token: fingerprint(token.expose()), tab: self.tabs.borrow().id(), at_ms: now() }.to_record();
         if !self.store.is_memory() {
-            let marker = Marker { token: fp.clone(), tab: self.tabs.borrow().id(), at_ms: now() };
-            let _ = self.store.write_key(&self.marker_key(), Some(&marker.to_record())).await;
+            let _ = self.store.write_key(&self.marker_key(), Some(&marker)).await;
         }
-        self.broadcast("sending", Some(&fp));
+        self.broadcast("sending", Some(&marker));
         let weak = Rc::downgrade(self);
         let heartbeat = Interval::start(HEARTBEAT_MS, move || {
             if let Some(client) = weak.upgrade() {
@@ -209,7 +218,8 @@ impl Client {
         }
     }
 
-    /// Posts a message: `payload` is the session record ("session") or a token fingerprint.
+    /// Posts a message: `payload` is the session record ("session"), the marker ("sending") or
+    /// a token's fingerprint ("unspent").
     pub(super) fn broadcast(&self, kind: &str, payload: Option<&str>) {
         let bg = self.background.borrow();
         let Some(channel) = &bg.channel else { return };
@@ -232,7 +242,11 @@ impl Client {
         let heard = |what: Heard| client.tabs.borrow_mut().heard(from, what, now());
         match (field("type").as_string().as_deref(), payload.as_deref()) {
             (Some("claiming"), _) => heard(Heard::Claiming),
-            (Some("sending"), Some(token)) => heard(Heard::Sending(token)),
+            (Some("sending"), Some(record)) => {
+                if let Some(marker) = Marker::from_record(record).filter(|m| m.tab == from) {
+                    heard(Heard::Sending(&marker));
+                }
+            }
             (Some("unspent"), Some(token)) => {
                 heard(Heard::Unspent(token));
                 client.wake_peer_waiters();
