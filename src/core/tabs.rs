@@ -25,7 +25,7 @@
 //! (or [`SETTLE_MS`]), so a frozen, closed or stalled tab costs the others about a second plus
 //! the time its request was still visibly running.
 
-use super::json::{hex_digit, Json, ObjectWriter};
+use super::json::{Json, ObjectWriter};
 
 /// How long after another tab last spoke (a claim, a heartbeat) we still wait for its result.
 pub const PEER_WAIT_MS: f64 = 1_000.0;
@@ -42,24 +42,24 @@ pub const LOCK_LINGER_MS: f64 = 100.0;
 /// loads (60-85 ms).
 pub const LISTEN_MS: f64 = 150.0;
 
-/// A short fingerprint of a refresh token (FNV-1a, 64 bits, hex): names the token in messages
-/// and markers without carrying it. Not a secret-keeping hash: it sits beside the token itself.
-pub fn fingerprint(token: &str) -> String {
+/// A short fingerprint of a refresh token (FNV-1a, kept to 53 bits so that JSON carries it as
+/// a number exactly): names the token in messages and markers without carrying it. Not a
+/// secret-keeping hash: it sits beside the token itself.
+pub fn fingerprint(token: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in token.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    // By hand: core::fmt's integer formatting would cost the browser build kilobytes.
-    (0..16).rev().map(|i| hex_digit((hash >> (i * 4)) as u32)).collect()
+    hash & ((1 << 53) - 1)
 }
 
 /// "Tab `tab` sent the token with this fingerprint at `at_ms`": written to shared storage just
 /// before the request, so that a tab reading storage later knows the token may be spent.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Marker {
     /// The token's [`fingerprint`].
-    pub token: String,
+    pub token: u64,
     /// The sending tab's id.
     pub tab: f64,
     /// When it sent (its clock).
@@ -70,14 +70,14 @@ impl Marker {
     /// The stored text.
     pub fn to_record(&self) -> String {
         let mut w = ObjectWriter::default();
-        w.string("token", &self.token).integer("tab", self.tab).integer("at", self.at_ms);
+        w.integer("token", self.token as f64).integer("tab", self.tab).integer("at", self.at_ms);
         w.finish()
     }
 
     /// None for anything that is not a marker (a corrupt one is ignored, not trusted).
     pub fn from_record(text: &str) -> Option<Marker> {
         let json = Json::parse(text.as_bytes())?;
-        let token = json.get("token")?.as_str()?.to_owned();
+        let token = json.get("token")?.as_f64().filter(|t| t.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(t))? as u64;
         let tab = json.get("tab")?.as_f64()?;
         let at_ms = json.get("at")?.as_f64()?;
         Some(Marker { token, tab, at_ms })
@@ -93,9 +93,9 @@ pub enum Heard<'a> {
     Sending(&'a Marker),
     /// Its refresh is over: a session or a sign-out follows (or came first).
     Done,
-    /// The server answered its request for this token with an error: the token was not used
-    /// up, and another tab may send it.
-    Unspent(&'a str),
+    /// The server answered its request for the token with this fingerprint with an error: the
+    /// token was not used up, and another tab may send it.
+    Unspent(u64),
 }
 
 /// How this tab competes for the right to send.
@@ -129,15 +129,15 @@ pub enum Step {
     GiveUp,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct SentElsewhere {
     marker: Marker,
     learned_at_ms: f64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Listening {
-    token: String,
+    token: u64,
     until_ms: f64,
     lost: bool,
 }
@@ -151,7 +151,7 @@ pub struct Tabs {
     sent_elsewhere: Option<SentElsewhere>,
     listening: Option<Listening>,
     /// The spent token already reported.
-    reported_spent: Option<String>,
+    reported_spent: Option<u64>,
     /// The last send of another tab that no longer holds anyone back (it declared the token
     /// unspent, or it vanished and we took over): its marker, still in storage, is ignored.
     released: Option<Marker>,
@@ -212,7 +212,7 @@ impl Tabs {
             s.marker.token == marker.token && s.marker.tab == marker.tab && marker.at_ms <= s.marker.at_ms
         });
         if marker.tab != self.id && !known && self.released.as_ref() != Some(marker) {
-            self.sent_elsewhere = Some(SentElsewhere { marker: marker.clone(), learned_at_ms: now_ms });
+            self.sent_elsewhere = Some(SentElsewhere { marker: *marker, learned_at_ms: now_ms });
         }
     }
 
@@ -229,11 +229,11 @@ impl Tabs {
 
     /// Decides about sending the token fingerprinted `ours`, given the marker storage holds now
     /// (None when storage is not shared, or holds none) and how this tab competes.
-    pub fn step(&mut self, now_ms: f64, ours: &str, stored: Option<&Marker>, claim: Claim) -> Step {
+    pub fn step(&mut self, now_ms: f64, ours: u64, stored: Option<&Marker>, claim: Claim) -> Step {
         if let Some(m) = stored {
             self.learn_sent(m, now_ms);
         }
-        if let Some(sent) = self.sent_elsewhere.clone().filter(|s| s.marker.token == ours) {
+        if let Some(sent) = self.sent_elsewhere.filter(|s| s.marker.token == ours) {
             self.listening = None;
             if self.peer_busy(now_ms) {
                 return Step::Wait(self.peer_alive_until_ms);
@@ -250,15 +250,15 @@ impl Tabs {
                 self.released = Some(sent.marker);
                 return Step::Send;
             }
-            let first = self.reported_spent.as_deref() != Some(ours);
-            self.reported_spent = Some(ours.to_owned());
+            let first = self.reported_spent != Some(ours);
+            self.reported_spent = Some(ours);
             return Step::Spent { first };
         }
         match claim {
             Claim::Locked => Step::Send,
             Claim::LockTimedOut => Step::GiveUp,
             Claim::Lockless => {
-                let listening = self.listening.clone().filter(|l| l.token == ours);
+                let listening = self.listening.filter(|l| l.token == ours);
                 match listening {
                     Some(l) if l.lost && self.peer_busy(now_ms) => Step::Wait(self.peer_alive_until_ms),
                     Some(l) if !l.lost && now_ms < l.until_ms => Step::Listen(l.until_ms),
@@ -274,7 +274,7 @@ impl Tabs {
                     }
                     _ => {
                         let until_ms = now_ms + LISTEN_MS;
-                        self.listening = Some(Listening { token: ours.to_owned(), until_ms, lost: false });
+                        self.listening = Some(Listening { token: ours, until_ms, lost: false });
                         Step::Listen(until_ms)
                     }
                 }
@@ -287,16 +287,16 @@ impl Tabs {
 mod tests {
     use super::*;
 
-    const A: &str = "aaaa";
-    const B: &str = "bbbb";
+    const A: u64 = 0xaaaa;
+    const B: u64 = 0xbbbb;
 
-    fn marker(token: &str, tab: f64, at_ms: f64) -> Marker {
-        Marker { token: token.to_owned(), tab, at_ms }
+    fn marker(token: u64, tab: f64, at_ms: f64) -> Marker {
+        Marker { token, tab, at_ms }
     }
 
     /// Drives a lockless tab from `now` until it sends or stops waiting, feeding `inbox` (time,
     /// from, message) as the clock passes each item. Returns the final step and its time.
-    fn run(tab: &mut Tabs, mut now: f64, ours: &str, inbox: &[(f64, f64, Heard)], stored: Option<&Marker>) -> (Step, f64) {
+    fn run(tab: &mut Tabs, mut now: f64, ours: u64, inbox: &[(f64, f64, Heard)], stored: Option<&Marker>) -> (Step, f64) {
         let mut next = 0;
         loop {
             while next < inbox.len() && inbox[next].0 <= now {
@@ -316,10 +316,14 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_differ_and_do_not_carry_the_token() {
+    fn fingerprints_differ_and_fit_a_json_number() {
         assert_ne!(fingerprint("rt-1"), fingerprint("rt-2"));
-        assert_eq!(fingerprint("rt-1").len(), 16);
-        assert!(!fingerprint("secret-token").contains("secret"));
+        assert!(fingerprint("rt-1") < 1 << 53);
+        // The FNV-1a 64 reference value, truncated.
+        assert_eq!(fingerprint("a"), 0xaf63dc4c8601ec8c & ((1 << 53) - 1));
+        let m = marker(fingerprint("secret-token"), 7.0, 1.0);
+        assert!(!m.to_record().contains("secret"));
+        assert_eq!(Marker::from_record(&m.to_record()), Some(m));
     }
 
     #[test]
@@ -586,8 +590,8 @@ mod tests {
         Session(u32),
     }
 
-    fn fp(version: u32) -> String {
-        format!("rt-{version}")
+    fn fp(version: u32) -> u64 {
+        u64::from(version) + 100
     }
 
     /// Runs tabs that all want to refresh (at `starts`), with every message delayed `delay` ms,
@@ -663,7 +667,7 @@ mod tests {
                             continue;
                         }
                         let claim = if free { Claim::Locked } else { Claim::LockTimedOut };
-                        match tabs[i].step(now, &fp(own[i]), seen.2.as_ref(), claim) {
+                        match tabs[i].step(now, fp(own[i]), seen.2.as_ref(), claim) {
                             Step::Send => {
                                 if i == 0 && victim == Victim::GoneWithLock {
                                     lock = None;
@@ -671,7 +675,7 @@ mod tests {
                                     continue;
                                 }
                                 let marker = Marker { token: fp(own[i]), tab: ids[i], at_ms: now };
-                                writes.push((now, seen.1.max(own[i]), Some(marker.clone())));
+                                writes.push((now, seen.1.max(own[i]), Some(marker)));
                                 post(&mut inbox, i, Msg::Sending(marker));
                                 if i == 0 && victim == Victim::GoneAfterMarker {
                                     lock = None;

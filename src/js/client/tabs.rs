@@ -97,7 +97,7 @@ impl Client {
         ["ida-refresh:", self.store.key()].concat()
     }
 
-    fn our_fingerprint(&self) -> Option<String> {
+    fn our_fingerprint(&self) -> Option<u64> {
         self.state.borrow().session().map(|s| fingerprint(s.refresh_token.expose()))
     }
 
@@ -138,7 +138,7 @@ impl Client {
             }
             let Some(ours) = self.our_fingerprint() else { return Turn::Send(lock) };
             let marker = self.stored_marker().await;
-            let step = self.tabs.borrow_mut().step(now(), &ours, marker.as_ref(), claim);
+            let step = self.tabs.borrow_mut().step(now(), ours, marker.as_ref(), claim);
             match step {
                 Step::Send => return Turn::Send(lock),
                 Step::Listen(until) => {
@@ -188,7 +188,7 @@ impl Client {
         if !self.cross_tab() {
             return Sending { _heartbeat: None };
         }
-        let marker = Marker { token: fingerprint(token.expose()), tab: self.tabs.borrow().id(), at_ms: now() }.to_record();
+        let marker = self.marker_for(token);
         if !self.store.is_memory() {
             let _ = self.store.write_key(&self.marker_key(), Some(&marker)).await;
         }
@@ -208,7 +208,12 @@ impl Client {
             return;
         }
         self.clear_marker().await;
-        self.broadcast("unspent", Some(&fingerprint(token.expose())));
+        self.broadcast("unspent", Some(&self.marker_for(token)));
+    }
+
+    /// The marker of a send of `token` by this tab, now, as stored and posted.
+    fn marker_for(&self, token: &RefreshToken) -> String {
+        Marker { token: fingerprint(token.expose()), tab: self.tabs.borrow().id(), at_ms: now() }.to_record()
     }
 
     /// Removes the marker (on sign-out, so that storage is left empty).
@@ -218,8 +223,8 @@ impl Client {
         }
     }
 
-    /// Posts a message: `payload` is the session record ("session"), the marker ("sending") or
-    /// a token's fingerprint ("unspent").
+    /// Posts a message: `payload` is the session record ("session") or a marker ("sending",
+    /// "unspent").
     pub(super) fn broadcast(&self, kind: &str, payload: Option<&str>) {
         let bg = self.background.borrow();
         let Some(channel) = &bg.channel else { return };
@@ -239,16 +244,19 @@ impl Client {
         let field = |k: &str| Reflect::get(&data, &k.into()).unwrap_or(JsValue::UNDEFINED);
         let Some(from) = field("from").as_f64() else { return };
         let payload = field("data").as_string();
+        let marker = payload.as_deref().and_then(Marker::from_record).filter(|m| m.tab == from);
         let heard = |what: Heard| client.tabs.borrow_mut().heard(from, what, now());
         match (field("type").as_string().as_deref(), payload.as_deref()) {
             (Some("claiming"), _) => heard(Heard::Claiming),
-            (Some("sending"), Some(record)) => {
-                if let Some(marker) = Marker::from_record(record).filter(|m| m.tab == from) {
-                    heard(Heard::Sending(&marker));
+            (Some("sending"), _) => {
+                if let Some(m) = &marker {
+                    heard(Heard::Sending(m));
                 }
             }
-            (Some("unspent"), Some(token)) => {
-                heard(Heard::Unspent(token));
+            (Some("unspent"), _) => {
+                if let Some(m) = marker {
+                    heard(Heard::Unspent(m.token));
+                }
                 client.wake_peer_waiters();
             }
             (Some("session"), Some(record)) => {
