@@ -33,6 +33,13 @@ async function openTab() {
   return page;
 }
 
+/** A scenario's first tabs: the count of tabs gone mid-request starts at 0. */
+async function openTabs(n) {
+  const tabs = await Promise.all(Array.from({ length: n }, openTab));
+  await tabs[0].evaluate(() => localStorage.removeItem("ida-test-cut"));
+  return tabs;
+}
+
 async function startClient(page, options) {
   await page.evaluate(startTabClient, options);
 }
@@ -60,12 +67,22 @@ async function finish(name, graceMs, family, tabs, total) {
   });
   for (const t of tabs) tally(total, await snapshot(t));
   const server = await env.dev.stats(family);
-  const figures = { refreshRequests: server.refreshRequests, rotations: server.rotations, graceHits: server.graceHits, revocations: server.revocations, ...total };
-  console.log(`tabs: ${name}, ${graceMs ? `grace window ${graceMs / 1000} s` : "no grace window"}: ${figures.calls} calls, ${figures.refreshRequests} refresh requests, ${figures.rotations} rotations, ${figures.graceHits} grace hits, ${figures.revocations} revocations, ${figures.unauthorized} surfaced 401s, ${figures.failed} failed calls, longest call ${figures.maxWaitMs.toFixed(0)} ms`);
+  const cut = await tabs[0].evaluate(() => Number(localStorage.getItem("ida-test-cut") ?? 0));
+  const figures = { refreshRequests: server.refreshRequests, rotations: server.rotations, graceHits: server.graceHits, revocations: server.revocations, cut, ...total };
+  console.log(`tabs: ${name}, ${graceMs ? `grace window ${graceMs / 1000} s` : "no grace window"}: ${figures.calls} calls, ${figures.refreshRequests} refresh requests, ${figures.rotations} rotations, ${figures.graceHits} grace hits, ${figures.revocations} revocations, ${figures.unauthorized} surfaced 401s, ${figures.failed} failed calls, longest call ${figures.maxWaitMs.toFixed(0)} ms, ${cut} tabs gone with a refresh in flight`);
   return figures;
 }
 
+/** No revocation, no 401, no failed call, no slow call, and (a grace hit is a token sent twice)
+ *  no grace hit. A tab closed or reloaded while its request was at the server took the rotated
+ *  token with it, which no client can recover (see the README): then the session may end, and
+ *  only the count of such tabs is checked against the tokens sent twice. */
 function assertClean(figures, { maxWaitMs = 1_500 } = {}) {
+  if (figures.cut > 0) {
+    assert.ok(figures.graceHits + figures.revocations <= figures.cut, "tokens sent twice only after tabs gone mid-request");
+    return;
+  }
+  assert.equal(figures.graceHits, 0, "no token sent twice");
   assert.equal(figures.revocations, 0, "no family revocation");
   assert.equal(figures.unauthorized, 0, "no call surfaced a 401");
   assert.equal(figures.failed, 0, "no call failed");
@@ -77,7 +94,7 @@ async function closeAll(tabs) {
 }
 
 test("three tabs, localStorage, 2 s tokens: no revocation, one newest token, sign-out reaches every tab", async () => {
-  const tabs = await Promise.all([openTab(), openTab(), openTab()]);
+  const tabs = await openTabs(3);
   const s = await env.dev.mint({ ttlSeconds: 2 });
   for (const t of tabs) await startClient(t, { storage: "localStorage", storageKey: "mt-local" });
   await tabs[0].evaluate((s) => client.setSession({ refreshToken: s.refreshToken, accessToken: s.accessToken }), s);
@@ -101,7 +118,7 @@ test("three tabs, localStorage, 2 s tokens: no revocation, one newest token, sig
 });
 
 test("two tabs, memory storage, no grace window: the session and its refreshes travel over BroadcastChannel", async () => {
-  const tabs = await Promise.all([openTab(), openTab()]);
+  const tabs = await openTabs(2);
   const s = await env.dev.mint({ ttlSeconds: 2, graceMs: 0 });
   for (const t of tabs) await startClient(t, { storageKey: "mt-memory" });
   await tabs[0].evaluate((s) => client.setSession({ refreshToken: s.refreshToken }), s);
@@ -112,14 +129,16 @@ test("two tabs, memory storage, no grace window: the session and its refreshes t
 });
 
 // 3 tabs with traffic while a 4th is opened (a CPU spike, and a tab that has heard from no
-// peer yet), runs its own traffic, and is closed, every 2 s.
+// peer yet), runs its own traffic, and is closed, every 2 s; every tab's main thread is blocked
+// 40-120 ms every 200-400 ms, so messages and timers run late.
 for (const graceMs of [0, GRACE_DEFAULT]) {
   test(`3 tabs and a tab opened and closed every 2 s, ${graceMs ? "with" : "without"} a grace window`, async () => {
     const key = `mt-churn-${graceMs}`;
-    const tabs = await Promise.all([openTab(), openTab(), openTab()]);
+    const tabs = await openTabs(3);
     const s = await env.dev.mint({ ttlSeconds: 2, graceMs });
     for (const t of tabs) await startClient(t, { storage: "localStorage", storageKey: key });
     await tabs[0].evaluate((s) => client.setSession({ refreshToken: s.refreshToken, accessToken: s.accessToken }), s);
+    for (const t of tabs) await t.evaluate(() => startJank());
     const traffic = Promise.all(tabs.map((t) => t.evaluate((ms) => loop(ms), STORM_MS)));
     const total = emptyTally();
     let opened = 0;
@@ -127,6 +146,7 @@ for (const graceMs of [0, GRACE_DEFAULT]) {
       const next = Date.now() + 2_000;
       const churn = await openTab();
       await startClient(churn, { storage: "localStorage", storageKey: key });
+      await churn.evaluate(() => startJank());
       churn.evaluate(() => loop(60_000)).catch(() => {});
       opened++;
       await pace(next - Date.now());
@@ -145,7 +165,7 @@ for (const graceMs of [0, GRACE_DEFAULT]) {
 for (const graceMs of [0, GRACE_DEFAULT]) {
   test(`a tab closed the moment it claims the refresh, three times, ${graceMs ? "with" : "without"} a grace window`, async () => {
     const key = `mt-close-${graceMs}`;
-    const survivors = await Promise.all([openTab(), openTab()]);
+    const survivors = await openTabs(2);
     const s = await env.dev.mint({ ttlSeconds: 4, graceMs });
     // The survivors refresh only on demand (inside the 0.8 s margin); a victim's proactive
     // refresh comes earlier, so the victim is the one that claims.
@@ -182,7 +202,7 @@ for (const graceMs of [0, GRACE_DEFAULT]) {
 for (const graceMs of [0, GRACE_DEFAULT]) {
   test(`a tab stalled mid-request, ${graceMs ? "with" : "without"} a grace window`, async () => {
     const key = `mt-stall-${graceMs}`;
-    const tabs = await Promise.all([openTab(), openTab(), openTab()]);
+    const tabs = await openTabs(3);
     const s = await env.dev.mint({ ttlSeconds: 10, graceMs });
     const [victim, ...others] = tabs;
     await startClient(victim, { storage: "localStorage", storageKey: key, refreshMarginSeconds: 2 });
@@ -190,8 +210,8 @@ for (const graceMs of [0, GRACE_DEFAULT]) {
     await victim.evaluate((s) => client.setSession({ refreshToken: s.refreshToken, accessToken: s.accessToken }), s);
     await victim.evaluate(() => {
       window.stalls = 0;
-      window.onRefreshSend = (input, init) => {
-        const sent = fetch(input, init);
+      window.onRefreshSend = (input, init, send) => {
+        const sent = send(input, init);
         stalls++;
         setTimeout(() => {
           for (const end = Date.now() + 1_500; Date.now() < end; );
@@ -213,7 +233,7 @@ for (const graceMs of [0, GRACE_DEFAULT]) {
 for (const graceMs of [0, GRACE_DEFAULT]) {
   test(`a reload storm, ${graceMs ? "with" : "without"} a grace window`, async () => {
     const key = `mt-reload-${graceMs}`;
-    const tabs = await Promise.all([openTab(), openTab(), openTab()]);
+    const tabs = await openTabs(3);
     const s = await env.dev.mint({ ttlSeconds: 2, graceMs });
     for (const t of tabs) await startClient(t, { storage: "localStorage", storageKey: key });
     await tabs[0].evaluate((s) => client.setSession({ refreshToken: s.refreshToken, accessToken: s.accessToken }), s);

@@ -1,20 +1,44 @@
 // The page side of the tabs scenarios (multitab.test.mjs, tabs-freeze.test.mjs): run in a tab
 // of tests/js/runner.html (serialized, so it imports what it needs). A client whose refresh
-// requests go through `window.onRefreshSend` when a scenario sets it, and `loop(ms)`: traffic of
+// requests go through `window.onRefreshSend(input, init, send)` when a scenario sets it (`send`
+// sends for real), and `loop(ms)`: traffic of
 // authFetch() calls, each one timed, until `ms` pass or `running` is set to false.
 export async function startTabClient(options) {
   const { RefreshClient } = await import("/pkg/web.js");
   const base = location.origin + "/api/v1";
   window.stats = { calls: 0, maxWaitMs: 0, unauthorized: 0, failed: 0, signedOut: [], errors: [] };
+  // A tab closed or reloaded while its refresh request is in flight takes the rotated token
+  // with it (if the server got the request): counted in localStorage "ida-test-cut".
+  let inFlight = 0;
+  addEventListener("pagehide", () => {
+    if (inFlight > 0) localStorage.setItem("ida-test-cut", String(Number(localStorage.getItem("ida-test-cut") ?? 0) + 1));
+  });
+  const send = (input, init) => {
+    const sent = fetch(input, init);
+    inFlight++;
+    const done = () => inFlight--;
+    sent.then(done, done);
+    return sent;
+  };
   const hooked = (input, init) => {
     const url = typeof input === "string" ? input : input.url;
-    if (url.endsWith("/auth/refresh") && window.onRefreshSend) return window.onRefreshSend(input, init);
-    return fetch(input, init);
+    if (!url.endsWith("/auth/refresh")) return fetch(input, init);
+    return window.onRefreshSend ? window.onRefreshSend(input, init, send) : send(input, init);
   };
   window.client = new RefreshClient({ baseUrl: base, fetch: hooked, ...options });
   client.on("signedOut", (d) => stats.signedOut.push(d.reason));
   client.on("error", (e) => stats.errors.push(e.code));
   window.running = true;
+  // A busy machine: the main thread blocked 40-120 ms every 200-400 ms, so messages and timers
+  // run late (opening a tab is such a spike).
+  window.startJank = () => {
+    const jank = () => {
+      if (!running) return;
+      for (const end = performance.now() + 40 + Math.random() * 80; performance.now() < end; );
+      setTimeout(jank, 200 + Math.random() * 200);
+    };
+    setTimeout(jank, Math.random() * 200);
+  };
   window.loop = async (ms) => {
     const end = Date.now() + ms;
     while (running && Date.now() < end) {

@@ -122,6 +122,9 @@ impl Client {
         let started = now();
         let mut announced_until = 0.0;
         loop {
+            if self.disposed.get() {
+                return Turn::Refused { error: Error::invalid_argument("RefreshClient", "is disposed"), report: false };
+            }
             let mut lock = None;
             let claim = match self.wait_for_lock(started, superseded).await {
                 LockTry::Held(held) => {
