@@ -62,7 +62,8 @@ after(async () => {
     await exited;
   }
   await dev?.close();
-  fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  // Chromium's helper processes may still be writing to the profile for a moment.
+  fs.rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
 });
 
 /** A tab in its own window, the runner page loaded; returns its session id. */

@@ -7,18 +7,16 @@ export async function startTabClient(options) {
   const { RefreshClient } = await import("/pkg/web.js");
   const base = location.origin + "/api/v1";
   window.stats = { calls: 0, maxWaitMs: 0, unauthorized: 0, failed: 0, signedOut: [], errors: [] };
-  // A tab closed or reloaded while its refresh request is in flight takes the rotated token
-  // with it (if the server got the request): counted in localStorage "ida-test-cut".
-  let inFlight = 0;
+  // A tab closed or reloaded between sending its refresh request and handling the answer
+  // (an event) takes the rotated token with it, if the server got the request: counted in
+  // localStorage "ida-test-cut".
+  let inFlight = false;
   addEventListener("pagehide", () => {
-    if (inFlight > 0) localStorage.setItem("ida-test-cut", String(Number(localStorage.getItem("ida-test-cut") ?? 0) + 1));
+    if (inFlight) localStorage.setItem("ida-test-cut", String(Number(localStorage.getItem("ida-test-cut") ?? 0) + 1));
   });
   const send = (input, init) => {
-    const sent = fetch(input, init);
-    inFlight++;
-    const done = () => inFlight--;
-    sent.then(done, done);
-    return sent;
+    inFlight = true;
+    return fetch(input, init);
   };
   const hooked = (input, init) => {
     const url = typeof input === "string" ? input : input.url;
@@ -28,6 +26,7 @@ export async function startTabClient(options) {
   window.client = new RefreshClient({ baseUrl: base, fetch: hooked, ...options });
   client.on("signedOut", (d) => stats.signedOut.push(d.reason));
   client.on("error", (e) => stats.errors.push(e.code));
+  for (const event of ["refreshed", "signedOut", "error"]) client.on(event, () => (inFlight = false));
   window.running = true;
   // A busy machine: the main thread blocked 40-120 ms every 200-400 ms, so messages and timers
   // run late (opening a tab is such a spike).

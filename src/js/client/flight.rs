@@ -11,7 +11,7 @@ use super::{err, now, Client};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::session::{Demand, Failure, Plan, Session};
 use crate::js::error::{to_js, JsError};
-use crate::js::global::{promise, sleep};
+use crate::js::global::{promise, sleep, spawn};
 
 impl Client {
     /// Meets a demand: serve, fail at once, or join the single flight.
@@ -28,7 +28,7 @@ impl Client {
                 // Traffic starts a due proactive refresh itself, without waiting for it: timers
                 // fire late in a busy event loop or a throttled tab.
                 if !self.disposed.get() && self.state.borrow().tick(now()) == Plan::Refresh {
-                    let _ = Client::flight(self);
+                    Client::flight_in_background(self);
                 }
                 Ok(token(t))
             }
@@ -70,6 +70,16 @@ impl Client {
         // The future may have finished synchronously only if it never awaited; it always does.
         *client.flight.borrow_mut() = Some(promise.clone());
         promise
+    }
+
+    /// Starts (or joins) the flight with nobody awaiting it: its failures surface as `error` /
+    /// `signedOut` events, and its rejection is handled here, not left to the runtime (Node's
+    /// test runner and `--unhandled-rejections=strict` treat one as a crash).
+    pub(super) fn flight_in_background(client: &Rc<Self>) {
+        let flight = Client::flight(client);
+        spawn(async move {
+            let _ = JsFuture::from(flight).await;
+        });
     }
 
     /// One refresh series: up to `retry.maxAttempts` requests with backoff.

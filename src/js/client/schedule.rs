@@ -79,8 +79,7 @@ impl Client {
         let plan = client.state.borrow().tick(now());
         match plan {
             Plan::Refresh => {
-                // Failures surface as `error` / `signedOut` events.
-                let _ = Client::flight(client);
+                Client::flight_in_background(client);
             }
             Plan::End => {
                 let client = client.clone();

@@ -123,7 +123,8 @@ impl Client {
         let mut announced_until = 0.0;
         loop {
             if self.disposed.get() {
-                return Turn::Refused { error: Error::invalid_argument("RefreshClient", "is disposed"), report: false };
+                // Nothing more to do here; the current session is the answer.
+                return Turn::Superseded;
             }
             let mut lock = None;
             let claim = match self.wait_for_lock(started, superseded).await {
