@@ -58,6 +58,13 @@ impl ErrorCode {
         }
     }
 
+    /// Whether a request that failed this way may still have used up a rotating refresh token:
+    /// no answer (the server may have rotated before the connection failed), or a 2xx whose
+    /// body could not be read. An error status is an answer that rotated nothing.
+    pub fn may_have_used_token(self) -> bool {
+        matches!(self, Self::Network | Self::Timeout | Self::BadResponse | Self::StorageError)
+    }
+
     /// Whether trying again later can succeed.
     pub fn retryable(self) -> bool {
         matches!(self, Self::RateLimited | Self::ServerError | Self::Network | Self::Timeout)

@@ -21,6 +21,7 @@ pub mod request;
 pub mod response;
 pub mod secret;
 pub mod session;
+pub mod tabs;
 pub mod token;
 #[cfg(feature = "gateway")]
 pub mod verify;

@@ -83,7 +83,12 @@ impl Store {
 
     /// Starts reading the stored record.
     pub fn read(&self) -> Read {
-        let key = JsValue::from_str(&self.key);
+        self.read_key(&self.key)
+    }
+
+    /// Starts reading the record stored under `key` (the session's key, or one beside it).
+    pub fn read_key(&self, key: &str) -> Read {
+        let key = JsValue::from_str(key);
         let text = |v: JsValue| if v.is_null() || v.is_undefined() { Ok(None) } else { v.as_string().map(Some).ok_or_else(|| storage_error("read")) };
         match &*self.backend.borrow() {
             Backend::Memory => Read::Now(Ok(None)),
@@ -121,7 +126,12 @@ impl Store {
 
     /// Writes the record (`None` removes it). A failure switches to memory.
     pub async fn write(&self, record: Option<&str>) -> Result<(), Error> {
-        let key = JsValue::from_str(&self.key);
+        self.write_key(&self.key, record).await
+    }
+
+    /// Writes the record under `key` (`None` removes it). A failure switches to memory.
+    pub async fn write_key(&self, key: &str, record: Option<&str>) -> Result<(), Error> {
+        let key = JsValue::from_str(key);
         let outcome = match (&*self.backend.borrow(), record) {
             (Backend::Memory, _) => Ok(JsValue::UNDEFINED),
             (Backend::Web(storage), Some(r)) => call(storage, "setItem", &[key, r.into()]),

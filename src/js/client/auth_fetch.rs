@@ -1,0 +1,59 @@
+//! authFetch: the access token on the request, one refresh and one retry on a 401.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::{err, Client};
+use crate::core::error::Error;
+use crate::core::session::Demand;
+use crate::js::global::{global, global_fetch};
+
+impl Client {
+    // ---- authFetch ------------------------------------------------------------------------
+
+    pub(super) async fn auth_fetch(self: &Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
+        let ctor: Function = global("Request").ok_or_else(|| err(Error::invalid_argument("authFetch", "there is no Request here")))?.dyn_into()?;
+        let args = if init.is_undefined() { Array::of1(&input) } else { Array::of2(&input, &init) };
+        // Built once and cloned per send, so a request with a body can be replayed.
+        let original: web_sys::Request = Reflect::construct(&ctor, &args)?.dyn_into()?;
+        let token = self.demand(Demand::Token).await?;
+        let cookie_mode = self.state.borrow().session().is_some_and(|s| s.cookie_mode);
+        let first = self.send(&ctor, &original.clone()?, token.as_deref(), cookie_mode).await?;
+        let had_session = self.state.borrow().session().is_some();
+        if first.status() != 401 || !had_session {
+            return Ok(first.into());
+        }
+        let retry_token = match self.demand(Demand::Unauthorized(token)).await {
+            Ok(t) => t,
+            // The refresh failed: the app gets the 401 as it is (and an error/signedOut event).
+            Err(_) => return Ok(first.into()),
+        };
+        if self.state.borrow().session().is_none() {
+            return Ok(first.into());
+        }
+        let cookie_mode = self.state.borrow().session().is_some_and(|s| s.cookie_mode);
+        Ok(self.send(&ctor, &original, retry_token.as_deref(), cookie_mode).await?.into())
+    }
+
+    pub(super) async fn send(&self, ctor: &Function, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
+        let request = if cookie_mode {
+            let init = Object::new();
+            Reflect::set(&init, &"credentials".into(), &"include".into())?;
+            Reflect::construct(ctor, &Array::of2(request, &init))?.dyn_into::<web_sys::Request>()?
+        } else {
+            request.clone()?
+        };
+        if let Some(t) = token {
+            request.headers().set("Authorization", &["Bearer ", t].concat())?;
+        }
+        let pending = match &self.endpoint.transport.fetch {
+            Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, &request)?),
+            None => global_fetch(&request, &JsValue::UNDEFINED)?,
+        };
+        JsFuture::from(pending).await?.dyn_into()
+    }
+}

@@ -1,0 +1,392 @@
+//! The exported `RefreshClient`: a session manager for single-page apps. Decisions come from
+//! `core::session::SessionState` and `core::tabs`; these modules carry them out. This one holds
+//! the JS surface (options, methods, events); `schedule` the timers, `flight` the single flight
+//! and storage sync, `tabs` the cross-tab channel and lock, `auth_fetch` authFetch.
+
+mod auth_fetch;
+mod flight;
+mod schedule;
+mod tabs;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use self::schedule::Background;
+use super::error::to_js;
+use super::global::{has_global, is_node, promise, spawn};
+use super::options::OptionReader;
+use super::refresh::{refresh_options, tokens_to_js, Endpoint};
+use super::storage::{Read, Store};
+use crate::core::error::Error;
+use crate::core::policy::RetryPolicy;
+use crate::core::session::{ClientPolicy, Demand, Session, SessionState};
+use crate::core::tabs::Tabs;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_CLIENT: &str = r#"
+import type { RefreshError } from "../refresh-error.js";
+
+/** A signed-in session (the same shape as RefreshResult). */
+export type Session = RefreshResult;
+
+/** A storage adapter: sync or Promise-returning; a Workers KV namespace fits as is. */
+export type StorageAdapter =
+  | { get(key: string): string | null | undefined | Promise<string | null | undefined>; set(key: string, value: string): unknown; remove(key: string): unknown }
+  | { get(key: string): string | null | undefined | Promise<string | null | undefined>; put(key: string, value: string): unknown; delete(key: string): unknown };
+
+/** Retries of one refresh series, and the cooldown after a failed one. */
+export interface RetryOptions {
+  /** Attempts per series, the first included (default 4). */
+  maxAttempts?: number;
+  /** Full-jitter exponential backoff base (default 200 ms). */
+  baseDelayMs?: number;
+  /** Backoff ceiling; a Retry-After beyond it ends the series (default 30000 ms). */
+  maxDelayMs?: number;
+  /** Nothing is sent for this long after a failed series, or the Retry-After if longer (default 30000 ms). */
+  cooldownMs?: number;
+  /** The longest Retry-After honoured for the cooldown; a longer one counts as this (default 600000 ms). */
+  maxCooldownMs?: number;
+}
+
+export interface RefreshClientOptions extends RefreshOptions {
+  /** Seeds the session when storage holds none. */
+  refreshToken?: string;
+  /** Seeds the session's access token (with refreshToken) when storage holds none. */
+  accessToken?: string;
+  /** Where the session is kept (default "memory"). */
+  storage?: "memory" | "localStorage" | "sessionStorage" | StorageAdapter;
+  /** Storage key and BroadcastChannel name (default "ida-refresh.session"). */
+  storageKey?: string;
+  /** Refresh proactively before expiry (default true). */
+  autoRefresh?: boolean;
+  /** Refresh this long before expiry (default 60; at most 20% of the token's lifetime). */
+  refreshMarginSeconds?: number;
+  retry?: RetryOptions;
+  /** Share refreshes and sign-outs between tabs (default: true where a browser's BroadcastChannel exists, false in Node). */
+  crossTab?: boolean;
+}
+
+/** Why a session ended. */
+export type SignedOutReason = "invalid_refresh_token" | "signOut" | "otherTab";
+
+/** Event name -> listener argument. */
+export interface RefreshClientEventMap {
+  refreshed: Session;
+  signedOut: { reason: SignedOutReason };
+  error: RefreshError;
+}
+
+export class RefreshClient {
+  /** Throws RefreshError("invalid_argument") for bad options; never for a bad stored session. */
+  constructor(options?: RefreshClientOptions);
+  /** Refreshes now (single flight: concurrent calls share one request). */
+  refresh(): Promise<Session>;
+  /** A token with more than the margin left, refreshing if needed; null when signed out or in cookie mode. */
+  getAccessToken(): Promise<string | null>;
+  /** fetch with `Authorization: Bearer`; on a 401 refreshes once and retries once. */
+  authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Replaces the session (and ends any cooldown). */
+  setSession(tokens: { refreshToken: string; accessToken?: string }): Promise<void>;
+  /** The current session, or null. */
+  readonly session: Session | null;
+  /** Ends the session here and in every other tab. */
+  signOut(): Promise<void>;
+  /** Subscribes; returns the unsubscribe function. */
+  on<K extends keyof RefreshClientEventMap>(event: K, listener: (detail: RefreshClientEventMap[K]) => void): () => void;
+  /** Stops every timer, listener and channel. */
+  dispose(): void;
+}
+"#;
+
+const CLIENT_OPTIONS: [&str; 8] =
+    ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab"];
+const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
+
+/// A session manager for single-page apps (see the TypeScript declaration).
+#[wasm_bindgen(skip_typescript)]
+pub struct RefreshClient {
+    client: Rc<Client>,
+}
+
+struct Client {
+    endpoint: Endpoint,
+    state: RefCell<SessionState>,
+    store: Store,
+    /// The session as JS sees it, rebuilt when the session changes.
+    session_js: RefCell<JsValue>,
+    /// One `Set` of listeners per event.
+    listeners: [js_sys::Set; 3],
+    /// The single flight: every caller awaits this promise.
+    flight: RefCell<Option<Promise>>,
+    /// A pending async storage load.
+    loading: RefCell<Option<Promise>>,
+    background: RefCell<Background>,
+    /// What this tab knows of the others' refreshes (the rules live in core/tabs.rs).
+    tabs: RefCell<Tabs>,
+    /// Resolvers of the waits for another tab's result, called when one arrives.
+    peer_arrived: RefCell<Vec<Function>>,
+    disposed: Cell<bool>,
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+fn err(e: Error) -> JsValue {
+    to_js(&e, None)
+}
+
+fn disposed_error() -> JsValue {
+    err(Error::invalid_argument("RefreshClient", "is disposed"))
+}
+
+#[wasm_bindgen]
+impl RefreshClient {
+    /// Reads the options and the stored session; starts timers and the cross-tab channel.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<RefreshClient, JsValue> {
+        let known: Vec<&str> = refresh_options().into_iter().chain(CLIENT_OPTIONS).collect();
+        let options = OptionReader::new(&options, "RefreshClient", &known).map_err(err)?;
+        let endpoint = Endpoint::from_options(&options).map_err(err)?;
+        let policy = read_policy(&options).map_err(err)?;
+        let key = options.string("storageKey")?.unwrap_or_else(|| "ida-refresh.session".to_owned());
+        if key.is_empty() {
+            return Err(err(Error::invalid_argument("storageKey", "must be a non-empty string")));
+        }
+        let cross_tab = options.boolean("crossTab")?.unwrap_or(has_global("BroadcastChannel") && !is_node());
+        let seed_refresh = options.string("refreshToken")?;
+        let seed_access = options.string("accessToken")?;
+        if seed_access.is_some() && seed_refresh.is_none() {
+            return Err(err(Error::invalid_argument("accessToken", "needs a refreshToken beside it")));
+        }
+        let seed = match &seed_refresh {
+            Some(rt) => Some(Session::seed(rt, seed_access.as_deref(), now()).map_err(err)?),
+            None => None,
+        };
+        let (store, unavailable) = Store::new(options.get("storage")?, key.clone()).map_err(err)?;
+
+        let client = Rc::new(Client {
+            endpoint,
+            state: RefCell::new(SessionState::new(policy, js_sys::Math::random())),
+            store,
+            session_js: RefCell::new(JsValue::NULL),
+            listeners: [js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED)],
+            flight: RefCell::new(None),
+            loading: RefCell::new(None),
+            background: RefCell::new(Background::default()),
+            tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
+            peer_arrived: RefCell::new(Vec::new()),
+            disposed: Cell::new(false),
+        });
+        if let Some(e) = unavailable {
+            client.emit_later("error", to_js(&e, None));
+        }
+        match client.store.read() {
+            Read::Now(stored) => client.finish_load(stored, seed),
+            pending => {
+                let weak = Rc::downgrade(&client);
+                let load = promise(async move {
+                    let Some(client) = weak.upgrade() else { return Ok(JsValue::UNDEFINED) };
+                    let stored = client.store.settle(pending).await;
+                    client.finish_load(stored, seed);
+                    client.loading.borrow_mut().take();
+                    Ok(JsValue::UNDEFINED)
+                });
+                *client.loading.borrow_mut() = Some(load);
+            }
+        }
+        Client::start_background(&client, cross_tab);
+        Ok(RefreshClient { client })
+    }
+
+    /// Refreshes now; concurrent calls share one request.
+    pub fn refresh(&self) -> Promise {
+        let client = self.client.clone();
+        promise(async move {
+            client.ready().await?;
+            client.demand(Demand::Explicit).await?;
+            Ok(client.session_js.borrow().clone())
+        })
+    }
+
+    /// A token with more than the margin left, refreshing if needed; null when signed out.
+    #[wasm_bindgen(js_name = getAccessToken)]
+    pub fn get_access_token(&self) -> Promise {
+        let client = self.client.clone();
+        promise(async move {
+            client.ready().await?;
+            let token = client.demand(Demand::Token).await?;
+            Ok(token.map_or(JsValue::NULL, |t| JsValue::from_str(&t)))
+        })
+    }
+
+    /// fetch with the access token; one refresh and one retry on a 401.
+    #[wasm_bindgen(js_name = authFetch)]
+    pub fn auth_fetch(&self, input: JsValue, init: JsValue) -> Promise {
+        let client = self.client.clone();
+        promise(async move {
+            client.ready().await?;
+            client.auth_fetch(input, init).await
+        })
+    }
+
+    /// Replaces the session with the given tokens.
+    #[wasm_bindgen(js_name = setSession)]
+    pub fn set_session(&self, tokens: JsValue) -> Promise {
+        let client = self.client.clone();
+        promise(async move {
+            client.ready().await?;
+            let reader = OptionReader::new(&tokens, "setSession()", &["refreshToken", "accessToken"]).map_err(err)?;
+            let refresh = reader.string("refreshToken")?.ok_or_else(|| err(Error::invalid_argument("refreshToken", "must be a non-empty string")))?;
+            let session = Session::seed(&refresh, reader.string("accessToken")?.as_deref(), now()).map_err(err)?;
+            client.state.borrow_mut().replace(Some(session));
+            client.session_changed();
+            client.persist_and_broadcast().await;
+            Client::reschedule(&client);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The current session, or null.
+    #[wasm_bindgen(getter)]
+    pub fn session(&self) -> JsValue {
+        self.client.session_js.borrow().clone()
+    }
+
+    /// Ends the session here and in every tab.
+    #[wasm_bindgen(js_name = signOut)]
+    pub fn sign_out(&self) -> Promise {
+        let client = self.client.clone();
+        promise(async move {
+            client.ready().await?;
+            client.end_session("signOut").await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Subscribes to "refreshed", "signedOut" or "error"; returns the unsubscribe function.
+    pub fn on(&self, event: &str, listener: JsValue) -> Result<JsValue, JsValue> {
+        let index = EVENTS.iter().position(|e| *e == event).ok_or_else(|| {
+            err(Error::invalid_argument("event", "must be \"refreshed\", \"signedOut\" or \"error\""))
+        })?;
+        if !listener.is_function() {
+            return Err(err(Error::invalid_argument("listener", "must be a function")));
+        }
+        let set = &self.client.listeners[index];
+        set.add(&listener);
+        // Set.prototype.delete bound to this listener: no Rust closure to leak.
+        let delete: Function = Reflect::get(set, &"delete".into())?.dyn_into()?;
+        Ok(delete.bind1(set, &listener).into())
+    }
+
+    /// Stops every timer, listener and channel. Later calls reject.
+    pub fn dispose(&self) {
+        self.client.disposed.set(true);
+        drop(self.client.background.take());
+        for set in &self.client.listeners {
+            set.clear();
+        }
+        for resolve in self.client.peer_arrived.take() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+fn read_policy(options: &OptionReader) -> Result<ClientPolicy, Error> {
+    let defaults = RetryPolicy::default();
+    let retry_value = options.get("retry")?.unwrap_or(JsValue::UNDEFINED);
+    let retry = OptionReader::nested(&retry_value, "retry", "retry.", &["maxAttempts", "baseDelayMs", "maxDelayMs", "cooldownMs", "maxCooldownMs"])?;
+    let attempts = retry.number("maxAttempts")?.unwrap_or(f64::from(defaults.max_attempts));
+    if attempts.fract() != 0.0 || !(1.0..=100.0).contains(&attempts) {
+        return Err(Error::invalid_argument("retry.maxAttempts", "must be a whole number from 1 to 100"));
+    }
+    let policy = RetryPolicy {
+        max_attempts: attempts as u32,
+        base_delay_ms: retry.number("baseDelayMs")?.unwrap_or(defaults.base_delay_ms),
+        max_delay_ms: retry.number("maxDelayMs")?.unwrap_or(defaults.max_delay_ms),
+        cooldown_ms: retry.number("cooldownMs")?.unwrap_or(defaults.cooldown_ms),
+        max_cooldown_ms: retry.number("maxCooldownMs")?.unwrap_or(defaults.max_cooldown_ms),
+    };
+    policy.validate()?;
+    let margin_s = options.number("refreshMarginSeconds")?.unwrap_or(60.0);
+    if !(0.0..=86_400.0).contains(&margin_s) {
+        return Err(Error::invalid_argument("refreshMarginSeconds", "must be from 0 to 86400"));
+    }
+    Ok(ClientPolicy { margin_ms: margin_s * 1000.0, retry: policy, auto_refresh: options.boolean("autoRefresh")?.unwrap_or(true) })
+}
+
+impl Client {
+    async fn ready(&self) -> Result<(), JsValue> {
+        if self.disposed.get() {
+            return Err(disposed_error());
+        }
+        let pending = self.loading.borrow().clone();
+        if let Some(p) = pending {
+            let _ = JsFuture::from(p).await;
+        }
+        Ok(())
+    }
+
+    /// Takes the stored session, or the seed when storage holds none. A corrupt record is
+    /// discarded with an `error`; it never stops the client.
+    fn finish_load(self: &Rc<Self>, stored: Result<Option<String>, Error>, seed: Option<Session>) {
+        let stored = match stored {
+            Ok(Some(text)) => match Session::from_record(&text) {
+                Ok(session) => Some(session),
+                Err(e) => {
+                    self.emit_later("error", err(e));
+                    let client = self.clone();
+                    spawn(async move {
+                        let _ = client.store.write(None).await;
+                    });
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                self.emit_later("error", err(e));
+                None
+            }
+        };
+        let seeded = stored.is_none() && seed.is_some();
+        self.state.borrow_mut().replace(stored.or(seed));
+        self.session_changed();
+        if seeded {
+            let client = self.clone();
+            spawn(async move { client.persist().await });
+        }
+        Client::reschedule(self);
+    }
+
+
+    fn session_changed(&self) {
+        let js = match self.state.borrow().session() {
+            Some(s) => tokens_to_js(s.access_token.as_ref(), Some(&s.refresh_token), s.expires_at_ms, s.claims.as_ref()),
+            None => JsValue::NULL,
+        };
+        *self.session_js.borrow_mut() = js;
+    }
+
+    fn emit(&self, event: &str, detail: JsValue) {
+        let Some(index) = EVENTS.iter().position(|e| *e == event) else { return };
+        // A copy: listeners may unsubscribe while we iterate. A throwing listener must not
+        // break the client or the other listeners.
+        for listener in Array::from(&self.listeners[index]).iter() {
+            if let Some(f) = listener.dyn_ref::<Function>() {
+                let _ = f.call1(&JsValue::UNDEFINED, &detail);
+            }
+        }
+    }
+
+    /// Emits after the current task, so listeners added right after the constructor hear it.
+    fn emit_later(self: &Rc<Self>, event: &'static str, detail: JsValue) {
+        let client = self.clone();
+        spawn(async move { client.emit(event, detail) });
+    }
+
+}

@@ -1,0 +1,118 @@
+//! Timers and page events: the proactive refresh, the 1 s wall-clock backstop, visibility,
+//! `online`, and the cross-tab channel's lifetime.
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::{now, Client};
+use crate::js::global::{global, spawn, Interval, Listener, Timer};
+use crate::core::session::Plan;
+
+/// Timers, listeners and the channel: dropping this stops them all.
+#[derive(Default)]
+pub(super) struct Background {
+    /// The armed timer and the moment it is for.
+    pub(super) due: Option<(f64, Timer)>,
+    pub(super) interval: Option<Interval>,
+    pub(super) listeners: Vec<Listener>,
+    pub(super) channel: Option<web_sys::BroadcastChannel>,
+    pub(super) on_message: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(channel) = &self.channel {
+            channel.set_onmessage(None);
+            channel.close();
+        }
+    }
+}
+
+impl Client {
+    pub(super) fn start_background(client: &Rc<Self>, cross_tab: bool) {
+        let mut bg = client.background.borrow_mut();
+        let weak = Rc::downgrade(client);
+        let tick = move || {
+            if let Some(client) = weak.upgrade() {
+                Client::tick(&client);
+            }
+        };
+        // A wall-clock check every second survives sleep and throttled background tabs,
+        // where one long setTimeout fires late.
+        bg.interval = Some(Interval::start(1_000.0, tick.clone()));
+        let document = global("document");
+        if let Some(doc) = &document {
+            bg.listeners.extend(Listener::on(doc, "visibilitychange", tick.clone()));
+        }
+        let this = js_sys::global().into();
+        bg.listeners.extend(Listener::on(&this, "pageshow", tick.clone()));
+        let weak = Rc::downgrade(client);
+        bg.listeners.extend(Listener::on(&this, "online", move || {
+            if let Some(client) = weak.upgrade() {
+                client.state.borrow_mut().end_cooldown();
+                Client::tick(&client);
+            }
+        }));
+        if cross_tab {
+            if let Ok(channel) = web_sys::BroadcastChannel::new(&["ida-refresh:", client.store.key()].concat()) {
+                let weak = Rc::downgrade(client);
+                let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+                    if let Some(client) = weak.upgrade() {
+                        Client::on_message(&client, event.data());
+                    }
+                });
+                channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                bg.channel = Some(channel);
+                bg.on_message = Some(on_message);
+            }
+        }
+    }
+
+    /// Timers and events land here: refresh when due, end a refused session once its access
+    /// token expires.
+    pub(super) fn tick(client: &Rc<Self>) {
+        if client.disposed.get() || client.loading.borrow().is_some() {
+            return;
+        }
+        let plan = client.state.borrow().tick(now());
+        match plan {
+            Plan::Refresh => {
+                Client::flight_in_background(client);
+            }
+            Plan::End => {
+                let client = client.clone();
+                spawn(async move { client.end_session("invalid_refresh_token").await });
+            }
+            // Timers may fire a little early by the wall clock: arm again.
+            _ => Client::reschedule(client),
+        }
+    }
+
+    /// Arms a timer for the exact moment the state is next due (the interval is the backstop).
+    pub(super) fn reschedule(client: &Rc<Self>) {
+        if client.disposed.get() {
+            return;
+        }
+        let due = client.state.borrow().due_at_ms();
+        let armed = client.background.borrow().due.as_ref().map(|(at, _)| *at);
+        // The 1 s tick lands here too: a timer already armed for this moment stays.
+        if due.is_some() && due == armed && due.is_some_and(|at| at > now()) {
+            return;
+        }
+        let weak = Rc::downgrade(client);
+        let timer = due.map(|at| {
+            // A few ms late rather than early: the wall clock and the timer clock differ.
+            let timer = Timer::start((at - now()).max(0.0) + 5.0, move || {
+                if let Some(client) = weak.upgrade() {
+                    Client::tick(&client);
+                }
+            });
+            timer.unref();
+            (at, timer)
+        });
+        client.background.borrow_mut().due = timer;
+    }
+
+}

@@ -1,0 +1,18 @@
+// The Web Lock around one refresh request (src/js/client/tabs.rs). Asks without queueing: a
+// queued request granted to a tab that froze meanwhile would hold the lock without ever running.
+// Resolves to the function that releases the lock when it is ours, to null when another tab
+// holds it, and to undefined where there are no usable Web Locks (Node, old browsers).
+export function tryLock(name) {
+  return new Promise((resolve) => {
+    const locks = globalThis.navigator?.locks;
+    if (typeof locks?.request !== "function") return resolve(undefined);
+    let release;
+    const held = new Promise((r) => (release = r));
+    locks
+      .request(name, { ifAvailable: true }, (lock) => {
+        resolve(lock ? release : null);
+        return lock ? held : undefined;
+      })
+      .catch(() => resolve(null));
+  }).catch(() => undefined);
+}
