@@ -1,4 +1,9 @@
 //! DPoP (RFC 9449) rules shared by the client that makes proofs and the gateway that checks them.
+//! The client builds a proof here as text: WebCrypto only hashes and signs the bytes it is given.
+
+use super::base64::encode_url;
+use super::error::Error;
+use super::json::ObjectWriter;
 
 /// The `htu` of a request: its URL without query and fragment, with the scheme and host in lower
 /// case and a default port dropped (RFC 9449 section 4.3 compares after RFC 3986 section 6.2.2
@@ -22,9 +27,159 @@ pub fn htu(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}{path}"))
 }
 
+
+/// What one proof says (RFC 9449 section 4.2). The adapter supplies the random `jti` bytes, the
+/// clock and, with an access token, its SHA-256 (`ath`).
+pub struct ProofClaims<'a> {
+    /// The request method.
+    pub htm: &'a str,
+    /// The request URL (normalized here with [`htu`]).
+    pub htu: &'a str,
+    /// Now, in ms since the epoch (`iat` is whole seconds).
+    pub now_ms: f64,
+    /// At least 12 random bytes (96 bits).
+    pub jti: &'a [u8],
+    /// SHA-256 of the access token the proof goes with.
+    pub ath: Option<&'a [u8]>,
+    /// The server's last `DPoP-Nonce`.
+    pub nonce: Option<&'a str>,
+}
+
+/// `base64url(header).base64url(claims)` of an ES256 proof: the bytes to sign. `jwk` is the
+/// RFC 7638 text of the public key (`core::jwk::public_jwk`), which carries no private member.
+pub fn proof_signing_input(jwk: &str, claims: &ProofClaims<'_>) -> Result<String, Error> {
+    let htu = htu(claims.htu).ok_or_else(|| Error::invalid_argument("url", "must be an absolute http(s) URL without userinfo"))?;
+    if !is_method(claims.htm) {
+        return Err(Error::invalid_argument("method", "must be an HTTP method such as \"GET\""));
+    }
+    if claims.jti.len() < 12 {
+        return Err(Error::invalid_argument("jti", "needs at least 96 random bits"));
+    }
+    let header = ["{\"alg\":\"ES256\",\"jwk\":", jwk, ",\"typ\":\"dpop+jwt\"}"].concat();
+    let mut payload = ObjectWriter::default();
+    payload.string("jti", &encode_url(claims.jti)).string("htm", claims.htm).string("htu", &htu).integer("iat", (claims.now_ms / 1000.0).floor());
+    if let Some(ath) = claims.ath {
+        payload.string("ath", &encode_url(ath));
+    }
+    if let Some(nonce) = claims.nonce {
+        if !is_nonce(nonce) {
+            return Err(Error::invalid_argument("nonce", "must be 1 or more characters of RFC 9449's NQCHAR"));
+        }
+        payload.string("nonce", nonce);
+    }
+    Ok([encode_url(header.as_bytes()), ".".into(), encode_url(payload.finish().as_bytes())].concat())
+}
+
+/// The compact JWS: the signing input and WebCrypto's ECDSA signature (already the raw
+/// `r || s` that JWS ES256 wants).
+pub fn proof(signing_input: &str, signature: &[u8]) -> String {
+    [signing_input, ".", &encode_url(signature)].concat()
+}
+
+/// The RFC 7638 thumbprint (`jkt`) from the SHA-256 of the canonical JWK text.
+pub fn thumbprint(sha256: &[u8]) -> String {
+    encode_url(sha256)
+}
+
+/// An HTTP method: an RFC 9110 token.
+fn is_method(method: &str) -> bool {
+    !method.is_empty() && method.len() <= 32 && method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A `DPoP-Nonce` value (RFC 9449 section 8.1: `1*NQCHAR`), bounded; anything else is ignored
+/// when a server sends it and refused when an app passes it.
+pub fn is_nonce(nonce: &str) -> bool {
+    !nonce.is_empty() && nonce.len() <= 1024 && nonce.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
+/// `scheme://authority` of a URL, the key nonces are kept under (a server's nonce is for its
+/// own origin).
+pub fn origin(url: &str) -> Option<String> {
+    let htu = htu(url)?;
+    let after_scheme = htu.find("://")? + 3;
+    let end = htu[after_scheme..].find('/').map_or(htu.len(), |i| after_scheme + i);
+    Some(htu[..end].to_owned())
+}
+
+/// Whether a resource server's `WWW-Authenticate` is a DPoP challenge asking for a nonce
+/// (RFC 9449 section 9: `DPoP error="use_dpop_nonce"`).
+pub fn asks_for_nonce(www_authenticate: &str) -> bool {
+    let lower = www_authenticate.to_ascii_lowercase();
+    lower.split(',').any(|part| part.trim_start().starts_with("dpop ")) && lower.replace(' ', "").contains("error=\"use_dpop_nonce\"")
+}
+
+/// Whether a `token_type` is DPoP (case-insensitive, RFC 6749 section 7.1).
+pub fn is_dpop_token_type(token_type: &str) -> bool {
+    token_type.eq_ignore_ascii_case("DPoP")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::htu;
+    use super::*;
+    use crate::core::base64::decode_url;
+    use crate::core::json::Json;
+
+    const JWK: &str = r#"{"crv":"P-256","kty":"EC","x":"X","y":"Y"}"#;
+
+    fn part(input: &str, i: usize) -> Json {
+        Json::parse(&decode_url(input.split('.').nth(i).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn proof_has_the_rfc9449_header_and_claims() {
+        let claims = ProofClaims { htm: "POST", htu: "https://AS.example/token?x=1#f", now_ms: 1_700_000_000_999.0, jti: &[7; 16], ath: Some(&[1; 32]), nonce: Some("n-1") };
+        let input = proof_signing_input(JWK, &claims).unwrap();
+        let header = part(&input, 0);
+        assert_eq!(header.get("typ").and_then(Json::as_str), Some("dpop+jwt"));
+        assert_eq!(header.get("alg").and_then(Json::as_str), Some("ES256"));
+        assert_eq!(header.get("jwk").and_then(|j| j.get("x")).and_then(Json::as_str), Some("X"));
+        let payload = part(&input, 1);
+        assert_eq!(payload.get("htm").and_then(Json::as_str), Some("POST"));
+        assert_eq!(payload.get("htu").and_then(Json::as_str), Some("https://as.example/token"));
+        assert_eq!(payload.get("iat").and_then(Json::as_f64), Some(1_700_000_000.0));
+        assert_eq!(payload.get("jti").and_then(Json::as_str).map(|j| decode_url(j).unwrap().len()), Some(16));
+        assert_eq!(payload.get("ath").and_then(Json::as_str), Some(encode_url(&[1; 32]).as_str()));
+        assert_eq!(payload.get("nonce").and_then(Json::as_str), Some("n-1"));
+        let jws = proof(&input, &[9; 64]);
+        assert_eq!(jws.split('.').nth(2).map(|s| decode_url(s).unwrap()), Some(vec![9; 64]));
+    }
+
+    #[test]
+    fn proof_without_token_or_nonce_leaves_them_out_and_bad_input_is_refused() {
+        let mut claims = ProofClaims { htm: "GET", htu: "http://localhost:8080/api/v1/me", now_ms: 0.0, jti: &[0; 12], ath: None, nonce: None };
+        let payload = part(&proof_signing_input(JWK, &claims).unwrap(), 1);
+        assert!(payload.get("ath").is_none() && payload.get("nonce").is_none());
+        claims.nonce = Some("bad\"nonce");
+        assert!(proof_signing_input(JWK, &claims).is_err());
+        claims.nonce = None;
+        claims.htm = "GE T";
+        assert!(proof_signing_input(JWK, &claims).is_err());
+        claims.htm = "GET";
+        claims.htu = "/relative";
+        assert!(proof_signing_input(JWK, &claims).is_err());
+        claims.htu = "https://a.example/";
+        claims.jti = &[0; 11];
+        assert!(proof_signing_input(JWK, &claims).is_err());
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_of_the_example_key() {
+        // RFC 7638 section 3.1: SHA-256 of the example key's canonical text, and its base64url.
+        let hash = [55, 54, 203, 177, 120, 124, 184, 48, 156, 119, 238, 140, 55, 5, 197, 225, 111, 251, 158, 133, 151, 21, 144, 31, 30, 76, 89, 177, 17, 130, 245, 123];
+        assert_eq!(thumbprint(&hash), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn nonces_origins_and_challenges() {
+        assert!(is_nonce("eyJ7S_zG.eyJH0-Z.HX4w-7v") && !is_nonce("") && !is_nonce("a b") && !is_nonce("a\\b"));
+        assert_eq!(origin("HTTPS://Api.Example:443/x/y?q").as_deref(), Some("https://api.example"));
+        assert_eq!(origin("http://127.0.0.1:9/").as_deref(), Some("http://127.0.0.1:9"));
+        assert!(asks_for_nonce(r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#));
+        assert!(asks_for_nonce(r#"Bearer realm="x", DPoP algs="ES256", error="use_dpop_nonce""#));
+        assert!(!asks_for_nonce(r#"DPoP error="invalid_token""#) && !asks_for_nonce(r#"Bearer error="use_dpop_nonce""#));
+        assert!(is_dpop_token_type("dpop") && !is_dpop_token_type("Bearer"));
+    }
+
 
     #[test]
     fn htu_drops_query_fragment_and_default_port_and_lowers_scheme_and_host() {
