@@ -2,7 +2,7 @@
 // edge workers and Node (the "workerd" and "node" conditions); here it is a stub that says so,
 // so that the one import line works everywhere (browser.d.ts types it `never`, so TypeScript
 // users see the mistake when they compile).
-export { refresh, RefreshClient } from "./wasm-client/ida_refresh.js";
+export { refresh, RefreshClient, createDpopKeyPair, createDpopProof, dpopThumbprint } from "./wasm-client/ida_refresh.js";
 import { RefreshError } from "./wasm-client/refresh-error.js";
 export { RefreshError };
 

@@ -10,6 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::dpop::{headers_to_js, ClientDpop, Dpop};
 use super::error::{to_js, JsError};
 use super::global::{global, global_fetch, has_global, is_node, promise, sleep, spawn, Interval, Listener, Timer};
 use super::options::OptionReader;
@@ -45,7 +46,7 @@ export interface RetryOptions {
   maxCooldownMs?: number;
 }
 
-export interface RefreshClientOptions extends RefreshOptions {
+export interface RefreshClientOptions extends Omit<RefreshOptions, "dpop" | "dpopNonce"> {
   /** Seeds the session when storage holds none. */
   refreshToken?: string;
   /** Seeds the session's access token (with refreshToken) when storage holds none. */
@@ -95,8 +96,8 @@ export class RefreshClient {
 }
 "#;
 
-const CLIENT_OPTIONS: [&str; 8] =
-    ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab"];
+const CLIENT_OPTIONS: [&str; 9] =
+    ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
 const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
 /// How long a tab waits for another tab's announced refresh before sending its own.
 const PEER_WAIT_MS: f64 = 1_000.0;
@@ -132,6 +133,8 @@ struct Inner {
     claim_lost: Cell<bool>,
     peer_arrived: RefCell<Vec<Function>>,
     disposed: Cell<bool>,
+    /// DPoP hook: the session's key pair and nonces (option `dpop`).
+    dpop: Option<Rc<ClientDpop>>,
 }
 
 /// Timers, listeners and the channel: dropping this stops them all.
@@ -190,6 +193,7 @@ impl RefreshClient {
             None => None,
         };
         let (store, unavailable) = Store::new(options.get("storage")?, key.clone()).map_err(err)?;
+        let dpop = ClientDpop::from_option(options.get("dpop")?, &key).map_err(err)?;
 
         let inner = Rc::new(Inner {
             endpoint,
@@ -206,6 +210,7 @@ impl RefreshClient {
             claim_lost: Cell::new(false),
             peer_arrived: RefCell::new(Vec::new()),
             disposed: Cell::new(false),
+            dpop,
         });
         if let Some(e) = unavailable {
             inner.emit_later("error", to_js(&e, None));
@@ -306,6 +311,26 @@ impl RefreshClient {
         // Set.prototype.delete bound to this listener: no Rust closure to leak.
         let delete: Function = Reflect::get(set, &"delete".into())?.dyn_into()?;
         Ok(delete.bind1(set, &listener).into())
+    }
+
+    /// DPoP hook: the key's thumbprint, or null (DPoP off, or the key not loaded yet).
+    #[wasm_bindgen(getter, js_name = dpopThumbprint)]
+    pub fn dpop_thumbprint(&self) -> JsValue {
+        self.inner.dpop.as_ref().and_then(|d| d.thumbprint()).map_or(JsValue::NULL, JsValue::from)
+    }
+
+    /// DPoP hook: `{ Authorization, DPoP }` for a request made without authFetch.
+    #[wasm_bindgen(js_name = dpopHeaders)]
+    pub fn dpop_headers(&self, method: String, url: String) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            inner.ready().await?;
+            let dpop = inner.dpop.clone().ok_or_else(|| err(Error::invalid_argument("dpop", "is not enabled on this RefreshClient")))?;
+            let token = inner.demand(Demand::Token).await?;
+            let bound = inner.state.borrow().session().is_some_and(Session::is_dpop);
+            let (authorization, proof) = dpop.headers(&method, &url, token.as_deref(), bound).await.map_err(err)?;
+            Ok(headers_to_js(authorization, proof))
+        })
     }
 
     /// Stops every timer, listener and channel. Later calls reject.
@@ -558,10 +583,16 @@ impl Inner {
             return Err(Error::invalid_argument("session", "there is no session: call setSession() first").into());
         };
         let sent = started_with.refresh_token.clone();
+        // DPoP hook: the session's key proves every refresh request.
+        let key = match &self.dpop {
+            Some(d) => Some(d.key().await?),
+            None => None,
+        };
+        let dpop = key.as_ref().zip(self.dpop.as_deref()).map(|(key, d)| Dpop { key, nonces: &d.nonces });
         let mut attempt = 1;
         loop {
             self.announce_refreshing();
-            let outcome = self.endpoint.exchange(&sent).await;
+            let outcome = self.endpoint.exchange_with(&sent, dpop.as_ref()).await;
             if self.state.borrow().epoch() != epoch {
                 // Signed out or replaced meanwhile: this answer belongs to a session that is gone.
                 return outcome.map(drop);
@@ -660,6 +691,12 @@ impl Inner {
         self.state.borrow_mut().replace(None);
         self.session_changed();
         self.persist().await;
+        // DPoP hook: a session's key ends with it (the tab that ended it deletes the stored one).
+        if let Some(d) = &self.dpop {
+            if let Err(e) = d.forget(reason != "otherTab").await {
+                self.emit("error", err(e));
+            }
+        }
         if reason != "otherTab" {
             self.broadcast("signedOut", None);
         }
@@ -815,21 +852,35 @@ impl Inner {
         Ok(self.send(&ctor, &original, retry_token.as_deref(), cookie_mode).await?.into())
     }
 
-    async fn send(&self, ctor: &Function, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
-        let request = if cookie_mode {
-            let init = Object::new();
-            Reflect::set(&init, &"credentials".into(), &"include".into())?;
-            Reflect::construct(ctor, &Array::of2(request, &init))?.dyn_into::<web_sys::Request>()?
-        } else {
-            request.clone()?
-        };
-        if let Some(t) = token {
-            request.headers().set("Authorization", &["Bearer ", t].concat())?;
+    async fn send(&self, ctor: &Function, original: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
+        // DPoP hook: one more send when a resource server asks for a nonce (never a loop).
+        let mut nonce_retry = self.dpop.is_some();
+        loop {
+            let request = if cookie_mode {
+                let init = Object::new();
+                Reflect::set(&init, &"credentials".into(), &"include".into())?;
+                Reflect::construct(ctor, &Array::of2(original, &init))?.dyn_into::<web_sys::Request>()?
+            } else {
+                original.clone()?
+            };
+            // DPoP hook: a DPoP-bound token goes with `Authorization: DPoP` and a fresh proof.
+            let dpop_bound = self.state.borrow().session().is_some_and(Session::is_dpop);
+            match (&self.dpop, token) {
+                (Some(d), Some(t)) if dpop_bound => d.authorize(&request, t).await.map_err(err)?,
+                (_, Some(t)) => request.headers().set("Authorization", &["Bearer ", t].concat())?,
+                _ => {}
+            }
+            let pending = match &self.endpoint.transport.fetch {
+                Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, &request)?),
+                None => global_fetch(&request, &JsValue::UNDEFINED)?,
+            };
+            let response: web_sys::Response = JsFuture::from(pending).await?.dyn_into()?;
+            // DPoP hook: nonces are kept from every answer.
+            let wants_nonce = self.dpop.as_ref().is_some_and(|d| d.after_response(&request.url(), &response));
+            if !(wants_nonce && nonce_retry && dpop_bound) {
+                return Ok(response);
+            }
+            nonce_retry = false;
         }
-        let pending = match &self.endpoint.transport.fetch {
-            Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, &request)?),
-            None => global_fetch(&request, &JsValue::UNDEFINED)?,
-        };
-        JsFuture::from(pending).await?.dyn_into()
     }
 }

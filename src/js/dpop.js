@@ -5,13 +5,19 @@
 const subtle = () => globalThis.crypto.subtle;
 
 /** A new ES256 key pair; the private key cannot be exported. */
-export function dpopGenerate() {
+export async function dpopGenerate() {
   return subtle().generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
 }
 
-/** The public key as JWK text (a public key is always exportable). */
+const exported = new WeakMap();
+/** The public key as JWK text (a public key is always exportable), exported once per key. */
 export async function dpopExportPublic(keyPair) {
-  return JSON.stringify(await subtle().exportKey("jwk", keyPair.publicKey));
+  let text = exported.get(keyPair.publicKey);
+  if (text === undefined) {
+    text = JSON.stringify(await subtle().exportKey("jwk", keyPair.publicKey));
+    exported.set(keyPair.publicKey, text);
+  }
+  return text;
 }
 
 /** ES256 over data: the raw r || s a JWS wants. */

@@ -24,6 +24,7 @@ const gateway :Workerd.Worker = (
     (name = "wasm/refresh-error.js", esModule = embed "../../wasm/refresh-error.js"),
     (name = "wasm/gateway.js", esModule = embed "../../wasm/gateway.js"),
     (name = "wasm/body.js", esModule = embed "../../wasm/body.js"),
+    (name = "wasm/dpop.js", esModule = embed "../../wasm/dpop.js"),
     (name = "wasm/ida_refresh_bg.wasm", wasm = embed "../../wasm/ida_refresh_bg.wasm"),
   ],
   compatibilityDate = "2025-09-01",
