@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::dpop::{headers_to_js, ClientDpop, Dpop};
+use super::dpop::DpopSession;
 use super::error::{to_js, JsError};
 use super::global::{global, global_fetch, has_global, is_node, promise, sleep, spawn, Interval, Listener, Timer};
 use super::options::OptionReader;
@@ -134,7 +134,7 @@ struct Inner {
     peer_arrived: RefCell<Vec<Function>>,
     disposed: Cell<bool>,
     /// DPoP hook: the session's key pair and nonces (option `dpop`).
-    dpop: Option<Rc<ClientDpop>>,
+    dpop: Option<DpopSession>,
 }
 
 /// Timers, listeners and the channel: dropping this stops them all.
@@ -193,7 +193,7 @@ impl RefreshClient {
             None => None,
         };
         let (store, unavailable) = Store::new(options.get("storage")?, key.clone()).map_err(err)?;
-        let dpop = ClientDpop::from_option(options.get("dpop")?, &key).map_err(err)?;
+        let dpop = DpopSession::from_option(options.get("dpop")?, &key).map_err(err)?;
 
         let inner = Rc::new(Inner {
             endpoint,
@@ -316,7 +316,7 @@ impl RefreshClient {
     /// DPoP hook: the key's thumbprint, or null (DPoP off, or the key not loaded yet).
     #[wasm_bindgen(getter, js_name = dpopThumbprint)]
     pub fn dpop_thumbprint(&self) -> JsValue {
-        self.inner.dpop.as_ref().and_then(|d| d.thumbprint()).map_or(JsValue::NULL, JsValue::from)
+        self.inner.dpop.as_ref().and_then(DpopSession::thumbprint).map_or(JsValue::NULL, JsValue::from)
     }
 
     /// DPoP hook: `{ Authorization, DPoP }` for a request made without authFetch.
@@ -325,11 +325,10 @@ impl RefreshClient {
         let inner = self.inner.clone();
         promise(async move {
             inner.ready().await?;
-            let dpop = inner.dpop.clone().ok_or_else(|| err(Error::invalid_argument("dpop", "is not enabled on this RefreshClient")))?;
+            let dpop = inner.dpop.as_ref().ok_or_else(|| err(Error::invalid_argument("dpop", "is not enabled on this RefreshClient")))?;
             let token = inner.demand(Demand::Token).await?;
             let bound = inner.state.borrow().session().is_some_and(Session::is_dpop);
-            let (authorization, proof) = dpop.headers(&method, &url, token.as_deref(), bound).await.map_err(err)?;
-            Ok(headers_to_js(authorization, proof))
+            dpop.headers(&method, &url, token.as_deref(), bound).await
         })
     }
 
@@ -583,16 +582,11 @@ impl Inner {
             return Err(Error::invalid_argument("session", "there is no session: call setSession() first").into());
         };
         let sent = started_with.refresh_token.clone();
-        // DPoP hook: the session's key proves every refresh request.
-        let key = match &self.dpop {
-            Some(d) => Some(d.key().await?),
-            None => None,
-        };
-        let dpop = key.as_ref().zip(self.dpop.as_deref()).map(|(key, d)| Dpop { key, nonces: &d.nonces });
         let mut attempt = 1;
         loop {
             self.announce_refreshing();
-            let outcome = self.endpoint.exchange_with(&sent, dpop.as_ref()).await;
+            // DPoP hook: the session's key proves every refresh request.
+            let outcome = self.endpoint.exchange_with(&sent, self.dpop.as_ref()).await;
             if self.state.borrow().epoch() != epoch {
                 // Signed out or replaced meanwhile: this answer belongs to a session that is gone.
                 return outcome.map(drop);
@@ -693,7 +687,7 @@ impl Inner {
         self.persist().await;
         // DPoP hook: a session's key ends with it (the tab that ended it deletes the stored one).
         if let Some(d) = &self.dpop {
-            if let Err(e) = d.forget(reason != "otherTab").await {
+            if let Err(e) = d.end(reason != "otherTab").await {
                 self.emit("error", err(e));
             }
         }
@@ -852,35 +846,28 @@ impl Inner {
         Ok(self.send(&ctor, &original, retry_token.as_deref(), cookie_mode).await?.into())
     }
 
-    async fn send(&self, ctor: &Function, original: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
-        // DPoP hook: one more send when a resource server asks for a nonce (never a loop).
-        let mut nonce_retry = self.dpop.is_some();
-        loop {
-            let request = if cookie_mode {
-                let init = Object::new();
-                Reflect::set(&init, &"credentials".into(), &"include".into())?;
-                Reflect::construct(ctor, &Array::of2(original, &init))?.dyn_into::<web_sys::Request>()?
-            } else {
-                original.clone()?
-            };
-            // DPoP hook: a DPoP-bound token goes with `Authorization: DPoP` and a fresh proof.
-            let dpop_bound = self.state.borrow().session().is_some_and(Session::is_dpop);
-            match (&self.dpop, token) {
-                (Some(d), Some(t)) if dpop_bound => d.authorize(&request, t).await.map_err(err)?,
-                (_, Some(t)) => request.headers().set("Authorization", &["Bearer ", t].concat())?,
-                _ => {}
-            }
-            let pending = match &self.endpoint.transport.fetch {
-                Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, &request)?),
-                None => global_fetch(&request, &JsValue::UNDEFINED)?,
-            };
-            let response: web_sys::Response = JsFuture::from(pending).await?.dyn_into()?;
-            // DPoP hook: nonces are kept from every answer.
-            let wants_nonce = self.dpop.as_ref().is_some_and(|d| d.after_response(&request.url(), &response));
-            if !(wants_nonce && nonce_retry && dpop_bound) {
-                return Ok(response);
-            }
-            nonce_retry = false;
+    async fn send(&self, ctor: &Function, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
+        // DPoP hook: a DPoP-bound token goes with `Authorization: DPoP` and a fresh proof per
+        // send, once more when a resource server asks for a nonce (dpop.js).
+        let dpop_bound = self.state.borrow().session().is_some_and(Session::is_dpop);
+        if let (Some(d), Some(t), true) = (&self.dpop, token, dpop_bound) {
+            let send = self.endpoint.transport.fetch.clone().map_or_else(|| global("fetch").unwrap_or_default(), JsValue::from);
+            return d.fetch(&send, request, t).await?.dyn_into();
         }
+        let request = if cookie_mode {
+            let init = Object::new();
+            Reflect::set(&init, &"credentials".into(), &"include".into())?;
+            Reflect::construct(ctor, &Array::of2(request, &init))?.dyn_into::<web_sys::Request>()?
+        } else {
+            request.clone()?
+        };
+        if let Some(t) = token {
+            request.headers().set("Authorization", &["Bearer ", t].concat())?;
+        }
+        let pending = match &self.endpoint.transport.fetch {
+            Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, &request)?),
+            None => global_fetch(&request, &JsValue::UNDEFINED)?,
+        };
+        JsFuture::from(pending).await?.dyn_into()
     }
 }

@@ -3,9 +3,8 @@
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::dpop::{wants_nonce, Dpop, DpopKey, Nonces};
+use super::dpop::{wants_nonce, DpopSession};
 use super::error::JsError;
-use crate::core::dpop::is_nonce;
 use super::fetch::{RawResponse, Transport, TRANSPORT_OPTIONS};
 use super::options::OptionReader;
 use crate::core::error::Error;
@@ -175,7 +174,7 @@ impl Endpoint {
 
     /// One refresh request, with a DPoP proof when `dpop` is given: a `use_dpop_nonce` refusal
     /// that brings a nonce is sent once more with it, in the same call.
-    pub async fn exchange_with(&self, token: &RefreshToken, dpop: Option<&Dpop<'_>>) -> Result<(TokenSet, RawResponse), JsError> {
+    pub async fn exchange_with(&self, token: &RefreshToken, dpop: Option<&DpopSession>) -> Result<(TokenSet, RawResponse), JsError> {
         let (request, dialect) = match &self.protocol {
             Protocol::Ida { base_url } => (ida_refresh_request(base_url, token), Dialect::Ida),
             Protocol::OAuth2(client) => (oauth2_refresh_request(client, token), Dialect::OAuth2),
@@ -183,17 +182,15 @@ impl Endpoint {
         let mut nonce_retry = dpop.is_some();
         loop {
             let proof = match dpop {
-                Some(d) => Some(d.key.proof("POST", &request.url, None, d.nonces.get(&request.url).as_deref()).await?),
+                Some(d) => Some(d.proof("POST", &request.url, None).await?),
                 None => None,
             };
             let raw = self.transport.post(&request, proof.as_deref(), MAX_BODY_BYTES).await?;
-            if let Some(d) = dpop {
-                d.nonces.remember(&request.url, raw.dpop_nonce.as_deref());
-            }
+            let kept = dpop.and_then(|d| d.remember(&request.url, raw.dpop_nonce.as_deref()));
             let response = HttpResponse { status: raw.status, retry_after: raw.retry_after.as_deref(), body: &raw.body };
             match interpret(&response, dialect, raw.received_at_ms) {
                 Ok(tokens) => return Ok((tokens, raw)),
-                Err(e) if nonce_retry && wants_nonce(&e, raw.dpop_nonce.as_deref()) => nonce_retry = false,
+                Err(e) if nonce_retry && wants_nonce(&e, raw.dpop_nonce.as_deref(), kept.as_deref()) => nonce_retry = false,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -212,19 +209,12 @@ pub fn refresh(refresh_token: JsValue, options: JsValue) -> Promise {
         let known: Vec<&str> = refresh_options().into_iter().chain(["dpop", "dpopNonce"]).collect();
         let options = OptionReader::new(&options, "refresh()", &known).map_err(JsError::from)?;
         let endpoint = Endpoint::from_options(&options).map_err(JsError::from)?;
-        let key = match options.get("dpop").map_err(JsError::from)? {
-            Some(pair) => Some(DpopKey::from_pair(pair).await.map_err(JsError::from)?),
+        let nonce = options.string("dpopNonce").map_err(JsError::from)?;
+        let dpop = match options.get("dpop").map_err(JsError::from)? {
+            Some(pair) => Some(DpopSession::fixed(pair, nonce.as_deref(), endpoint.token_url()).map_err(JsError::from)?),
+            None if nonce.is_some() => return Err(Error::invalid_argument("dpopNonce", "needs dpop").into()),
             None => None,
         };
-        let nonces = Nonces::default();
-        let nonce = options.string("dpopNonce").map_err(JsError::from)?;
-        if nonce.as_deref().is_some_and(|n| !is_nonce(n)) || (nonce.is_some() && key.is_none()) {
-            return Err(Error::invalid_argument("dpopNonce", "must be a DPoP-Nonce value, given with dpop").into());
-        }
-        let dpop = key.as_ref().map(|key| Dpop { key, nonces: &nonces });
-        if let (Some(d), Some(n)) = (&dpop, &nonce) {
-            d.nonces.remember(endpoint.token_url(), Some(n));
-        }
         let (t, _) = endpoint.exchange_with(&token, dpop.as_ref()).await?;
         let result = tokens_to_js(t.access_token.as_ref(), t.refresh_token.as_ref(), t.expires_at_ms, t.claims.as_ref());
         let set = |key: &str, value: Option<&str>| {
@@ -239,7 +229,7 @@ pub fn refresh(refresh_token: JsValue, options: JsValue) -> Promise {
             set("idToken", t.id_token.as_deref());
         }
         if let Some(d) = &dpop {
-            set("dpopNonce", d.nonces.get(endpoint.token_url()).as_deref());
+            set("dpopNonce", d.remember(endpoint.token_url(), None).as_deref());
         }
         Ok(result)
     })
