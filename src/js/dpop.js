@@ -133,7 +133,7 @@ export function dpopSession(fixed, option, name) {
     },
     /** Keeps a server's DPoP-Nonce (Rust drops a malformed one); returns the nonce now kept for its origin. */
     remember: (url, nonce) => {
-      if (NONCE.test(nonce)) nonces.set(origin(url), nonce);
+      if (typeof nonce === "string" && NONCE.test(nonce)) nonces.set(origin(url), nonce);
       return nonces.get(origin(url)) ?? null;
     },
     proof: async (method, url, accessToken) => createDpopProof(await session.key(), { method, url, accessToken, nonce: nonces.get(origin(url)) }),
@@ -146,7 +146,7 @@ export function dpopSession(fixed, option, name) {
         const response = await send(req);
         const nonce = response.headers.get("dpop-nonce");
         session.remember(req.url, nonce);
-        if (!again || response.status !== 401 || !NONCE.test(nonce) || !ASKS_FOR_NONCE.test(response.headers.get("www-authenticate"))) return response;
+        if (!again || response.status !== 401 || typeof nonce !== "string" || !NONCE.test(nonce) || !ASKS_FOR_NONCE.test(response.headers.get("www-authenticate"))) return response;
       }
     },
     /** { Authorization?, DPoP } for a request made without authFetch. */
