@@ -326,6 +326,12 @@ try {
   const v = spawnSync(process.execPath, ["tests/bench/verify.mjs", ...(QUICK ? ["--n", "20", "--rounds", "1", "--warmup", "20"] : [])], { cwd: ROOT, encoding: "utf8" });
   if (v.status !== 0) throw new Error(v.stderr);
   for (const line of v.stdout.trim().split("\n")) say(line);
+  say();
+  say("### DPoP proof creation");
+  say();
+  const d = spawnSync(process.execPath, ["tests/bench/dpop.mjs", ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8" });
+  if (d.status !== 0) throw new Error(d.stderr);
+  for (const line of d.stdout.trim().split("\n")) say(line);
 } finally {
   await gatewayWorker?.stop();
   await dev.close();

@@ -344,3 +344,42 @@ test("dpop chromium: the key pair in IndexedDB (shared, non-extractable), refres
     as.state.resource = true;
   }
 });
+
+test("dpop: the dev server binds a DPoP session to the key: refresh and /me need its proofs; nonces on demand", async () => {
+  const server = await startDevServer();
+  try {
+    const baseUrl = `http://localhost:${server.port}/api/v1`;
+    for (const dpopNonce of [false, true]) {
+      const store = mapStore();
+      const client = new lib.RefreshClient({ baseUrl, dpop: { keyStore: store }, autoRefresh: false });
+      const proof = await client.dpopHeaders("POST", `${baseUrl}/dev/session`);
+      const created = await (await fetch(`${baseUrl}/dev/session`, { method: "POST", headers: { ...proof, "content-type": "application/json" }, body: JSON.stringify({ dpopNonce }) })).json();
+      assert.equal(created.jkt, client.dpopThumbprint);
+      await client.setSession({ refreshToken: created.refreshToken });
+      const session = await client.refresh();
+      assert.equal(session.claims.cnf.jkt, client.dpopThumbprint, "access tokens carry cnf.jkt");
+      const me = await client.authFetch(`${baseUrl}/me`);
+      assert.equal(me.status, 200);
+      assert.equal((await me.json()).jkt, client.dpopThumbprint);
+      const stats = await (await fetch(`${baseUrl}/dev/stats?family=${created.family}`)).json();
+      assert.equal(stats.refreshRequests, dpopNonce ? 2 : 1, "with nonces on: use_dpop_nonce, then the retry");
+
+      // The token as a Bearer token, or with another key's proof, is refused.
+      const at = await client.getAccessToken();
+      assert.equal((await fetch(`${baseUrl}/me`, { headers: { authorization: `Bearer ${at}` } })).status, 401);
+      const thief = await lib.createDpopKeyPair();
+      const stolenProof = await lib.createDpopProof(thief, { method: "GET", url: `${baseUrl}/me`, accessToken: at });
+      assert.equal((await fetch(`${baseUrl}/me`, { headers: { authorization: `DPoP ${at}`, dpop: stolenProof } })).status, 401);
+      const stolen = await outcome(lib.refresh(session.refreshToken, { baseUrl, dpop: thief }));
+      // (With nonces on, the thief's first proof lacks the nonce: it is told to retry, then refused.)
+      assert.deepEqual([stolen.code, stolen.error.serverError], ["dpop_error", "invalid_dpop_proof"]);
+      assert.equal((await outcome(lib.refresh(session.refreshToken, { baseUrl }))).code, "dpop_error", "no proof: refused");
+      const r = await lib.refresh(session.refreshToken, { baseUrl, dpop: store.map.get("ida-refresh.session") });
+      assert.equal(r.tokenType, "DPoP");
+      assert.equal(r.dpopNonce === null, !dpopNonce);
+      client.dispose();
+    }
+  } finally {
+    await server.close();
+  }
+});

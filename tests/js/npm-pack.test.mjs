@@ -76,7 +76,7 @@ const gw = new AuthGateway({ upstream: "http://127.0.0.1:9", keys: { hs256Secret
 const verdict = (await gw.authenticate(new Request("http://app.example/x", { headers: { authorization: "Bearer " + r.accessToken } }))).status;
 console.log(JSON.stringify({ node: process.versions.node.split(".")[0], api: Object.keys(api).sort(), sub: r.claims.sub, isRefreshError: e instanceof RefreshError, isError: e instanceof Error, code: e.code, token: typeof token, gateway: ${GATEWAY_KIND}, verdict, version }));
 `;
-const API = ["AuthGateway", "RefreshClient", "RefreshError", "refresh"];
+const API = ["AuthGateway", "RefreshClient", "RefreshError", "createDpopKeyPair", "createDpopProof", "dpopThumbprint", "refresh"];
 
 /** Runs `file` in the app with `node`, against a fresh session; resolves to its JSON line. */
 async function runNode(node, file) {
