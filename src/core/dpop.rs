@@ -51,11 +51,9 @@ pub struct ProofClaims<'a> {
 /// `base64url(header).base64url(claims)` of an ES256 proof: the bytes to sign. `jwk` is the
 /// RFC 7638 text of the public key (`core::jwk::public_jwk`), which carries no private member.
 pub fn proof_signing_input(jwk: &str, claims: &ProofClaims<'_>) -> Result<String, Error> {
-    if !is_method(claims.htm) {
-        return Err(Error::invalid_argument("method", "must be an HTTP method such as \"GET\""));
-    }
-    if claims.jti.len() < 12 || !claims.htu.starts_with("http") {
-        return Err(Error::invalid_argument("url", "must be an absolute http(s) URL (and jti at least 96 random bits)"));
+    let nonce_ok = claims.nonce.is_none_or(is_nonce);
+    if !is_method(claims.htm) || claims.jti.len() < 12 || !claims.htu.starts_with("http") || !nonce_ok {
+        return Err(Error::invalid_argument("request", "needs an HTTP method, an absolute http(s) URL and a nonce, if any, of RFC 9449's NQCHAR"));
     }
     let header = ["{\"alg\":\"ES256\",\"jwk\":", jwk, ",\"typ\":\"dpop+jwt\"}"].concat();
     let mut payload = ObjectWriter::default();
@@ -64,9 +62,6 @@ pub fn proof_signing_input(jwk: &str, claims: &ProofClaims<'_>) -> Result<String
         payload.string("ath", &encode_url(ath));
     }
     if let Some(nonce) = claims.nonce {
-        if !is_nonce(nonce) {
-            return Err(Error::invalid_argument("nonce", "must be 1 or more characters of RFC 9449's NQCHAR"));
-        }
         payload.string("nonce", nonce);
     }
     Ok([encode_url(header.as_bytes()).as_str(), ".", &encode_url(payload.finish().as_bytes())].concat())

@@ -37,7 +37,9 @@ export async function createDpopProof(keyPair, { method, url, accessToken, nonce
   const jwk = await publicJwk(keyPair);
   const ath = accessToken === undefined ? undefined : await sha256(accessToken);
   const jti = globalThis.crypto.getRandomValues(new Uint8Array(16));
-  const input = rust.dpopSigningInput(jwk, method, htu(url), jti, ath, nonce);
+  // What is not a string is passed as what Rust refuses (a RefreshError naming the request).
+  const text = (v, absent) => (typeof v === "string" ? v : v === undefined ? absent : "\0");
+  const input = rust.dpopSigningInput(jwk, text(method, ""), htu(text(url, "")), jti, ath ?? new Uint8Array(), text(nonce, ""));
   const signature = await subtle().sign({ name: "ECDSA", hash: "SHA-256" }, keyPair.privateKey, utf8(input));
   return `${input}.${rust.dpopBase64Url(new Uint8Array(signature))}`;
 }
@@ -101,6 +103,7 @@ const indexedDbStore = {
  */
 export function dpopSession(fixed, option, name) {
   if (!fixed && !option) return null;
+  if (fixed && !fixed.privateKey) throw new TypeError("dpop: not a CryptoKeyPair");
   let store = option?.keyStore;
   if (!fixed && option !== true && (typeof option !== "object" || Object.keys(option).some((k) => k !== "keyStore"))) throw new TypeError("dpop");
   if (store && !["get", "set", "delete"].every((m) => typeof store[m] === "function")) throw new TypeError("dpop.keyStore");
