@@ -1,5 +1,6 @@
 //! DPoP (RFC 9449) rules shared by the client that makes proofs and the gateway that checks them.
-//! The client builds a proof here as text: WebCrypto only hashes and signs the bytes it is given.
+//! The client builds a proof's text here (`proof_signing_input`); WebCrypto signs it and the
+//! signature is appended base64url-encoded (`base64::encode_url`).
 
 use super::base64::encode_url;
 use super::error::Error;
@@ -52,7 +53,7 @@ pub struct ProofClaims<'a> {
 /// RFC 7638 text of the public key (`core::jwk::public_jwk`), which carries no private member.
 pub fn proof_signing_input(jwk: &str, claims: &ProofClaims<'_>) -> Result<String, Error> {
     let nonce_ok = claims.nonce.is_none_or(is_nonce);
-    if !is_method(claims.htm) || claims.jti.len() < 12 || !claims.htu.starts_with("http") || !nonce_ok {
+    if !is_method(claims.htm) || claims.jti.len() < 12 || !(claims.htu.starts_with("https://") || claims.htu.starts_with("http://")) || !nonce_ok {
         return Err(Error::invalid_argument("request", "needs an HTTP method, an absolute http(s) URL and a nonce, if any, of RFC 9449's NQCHAR"));
     }
     let header = ["{\"alg\":\"ES256\",\"jwk\":", jwk, ",\"typ\":\"dpop+jwt\"}"].concat();
@@ -65,17 +66,6 @@ pub fn proof_signing_input(jwk: &str, claims: &ProofClaims<'_>) -> Result<String
         payload.string("nonce", nonce);
     }
     Ok([encode_url(header.as_bytes()).as_str(), ".", &encode_url(payload.finish().as_bytes())].concat())
-}
-
-/// The compact JWS: the signing input and WebCrypto's ECDSA signature (already the raw
-/// `r || s` that JWS ES256 wants).
-pub fn proof(signing_input: &str, signature: &[u8]) -> String {
-    [signing_input, ".", &encode_url(signature)].concat()
-}
-
-/// The RFC 7638 thumbprint (`jkt`) from the SHA-256 of the canonical JWK text.
-pub fn thumbprint(sha256: &[u8]) -> String {
-    encode_url(sha256)
 }
 
 /// An HTTP method: an RFC 9110 token.
@@ -122,8 +112,6 @@ mod tests {
         assert_eq!(payload.get("jti").and_then(Json::as_str).map(|j| decode_url(j).unwrap().len()), Some(16));
         assert_eq!(payload.get("ath").and_then(Json::as_str), Some(encode_url(&[1; 32]).as_str()));
         assert_eq!(payload.get("nonce").and_then(Json::as_str), Some("n-1"));
-        let jws = proof(&input, &[9; 64]);
-        assert_eq!(jws.split('.').nth(2).map(|s| decode_url(s).unwrap()), Some(vec![9; 64]));
     }
 
     #[test]
@@ -146,10 +134,11 @@ mod tests {
     }
 
     #[test]
-    fn rfc7638_thumbprint_of_the_example_key() {
-        // RFC 7638 section 3.1: SHA-256 of the example key's canonical text, and its base64url.
+    fn rfc7638_thumbprint_encoding_of_the_example_key() {
+        // RFC 7638 section 3.1: SHA-256 of the example key's canonical text, and its base64url
+        // (the client hashes with WebCrypto and encodes with encode_url).
         let hash = [55, 54, 203, 177, 120, 124, 184, 48, 156, 119, 238, 140, 55, 5, 197, 225, 111, 251, 158, 133, 151, 21, 144, 31, 30, 76, 89, 177, 17, 130, 245, 123];
-        assert_eq!(thumbprint(&hash), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(encode_url(&hash), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

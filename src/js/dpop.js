@@ -1,9 +1,10 @@
 // DPoP (RFC 9449) through the platform. WebCrypto makes keys, signs and hashes; IndexedDB (or the
 // app's key store) keeps a RefreshClient's key pair (CryptoKey objects are structured-cloneable,
-// and a non-extractable private key stays so). Every proof's text, the key's RFC 7638 form and
-// the nonce rules come from Rust (src/core/dpop.rs through src/js/dpop.rs), wired in by the
-// package entries with dpopWire(). The awaiting lives here, not in Rust: in wasm each async step
-// costs a state machine, and the browser build has a size gate.
+// and a non-extractable private key stays so), and the nonces of RFC 9449 sections 8 and 9 are
+// followed here. Every proof's text, its checks and the key's RFC 7638 form come from Rust
+// (src/core/dpop.rs through src/js/dpop.rs), wired in by the package entries with dpopWire().
+// The awaiting lives here, not in Rust: in wasm each async step costs a state machine, and the
+// browser build has a size gate.
 
 let rust;
 /** Called once by each package entry with the wasm-bindgen module (its sync DPoP exports). */
@@ -61,11 +62,11 @@ function parse(url) {
     return { href: String(url), origin: "" };
   }
 }
-/** The `htu`: the URL without query and fragment. */
+/** The `htu`: the URL without query and fragment ("" for one with userinfo: Rust refuses it). */
 function htu(url) {
   const u = parse(url);
   if (u.search !== undefined) u.search = u.hash = "";
-  return u.href;
+  return u.username || u.password ? "" : u.href;
 }
 // RFC 9449: a DPoP-Nonce is 1*NQCHAR (as core::dpop::is_nonce checks proofs' nonces), and a
 // resource server asks for one with a DPoP challenge whose error is use_dpop_nonce.

@@ -134,9 +134,9 @@ pub fn dpop_public_jwk(exported: &str) -> Result<String, JsValue> {
     }
 }
 
-/// `base64url(header).base64url(claims)` of a proof (`core::dpop::proof_signing_input`).
+/// `base64url(header).base64url(claims)` of a proof (`core::dpop::proof_signing_input`). An
+/// empty `ath` or `nonce` is none (dpop.js passes them so: fewer conversions in the build).
 #[wasm_bindgen(js_name = dpopSigningInput, skip_typescript)]
-/// An empty `ath` or `nonce` is none (dpop.js passes them so: fewer conversions in the build).
 pub fn dpop_signing_input(jwk: &str, htm: &str, htu: &str, jti: &[u8], ath: &[u8], nonce: &str) -> Result<String, JsValue> {
     let claims = ProofClaims { htm, htu, now_ms: js_sys::Date::now(), jti, ath: (!ath.is_empty()).then_some(ath), nonce: (!nonce.is_empty()).then_some(nonce) };
     Ok(proof_signing_input(jwk, &claims)?)
