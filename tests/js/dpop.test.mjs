@@ -279,7 +279,7 @@ test("dpop: bad dpop options are invalid_argument", () => {
   }
 });
 
-test("dpop chromium: the key pair in IndexedDB (shared, non-extractable), refresh and authFetch at node-oidc-provider", async () => {
+test("dpop chromium: the key pair in IndexedDB (shared by clients and a worker, non-extractable), refresh and authFetch at node-oidc-provider", async () => {
   dev = await startDevServer({ static: true });
   browser = await launchChromium();
   const page = await browser.context.newPage();
@@ -312,6 +312,29 @@ test("dpop chromium: the key pair in IndexedDB (shared, non-extractable), refres
     assert.equal(made.a, made.b, "tabs share one key");
     assert.equal(made.a, made.stored);
     assert.equal(made.extractable, false);
+
+    // A dedicated worker of the same origin (no window there) reads the same key from IndexedDB.
+    const inWorker = await page.evaluate(async (options) => {
+      const source = `
+        import init, * as lib from "${location.origin}/pkg/web.js";
+        onmessage = async ({ data }) => {
+          try {
+            await init();
+            const c = new lib.RefreshClient({ ...data, dpop: true });
+            await c.dpopHeaders("POST", data.tokenUrl);
+            postMessage(c.dpopThumbprint);
+          } catch (e) {
+            postMessage("error: " + e);
+          }
+        };`;
+      const worker = new Worker(URL.createObjectURL(new Blob([source], { type: "text/javascript" })), { type: "module" });
+      const answer = new Promise((resolve) => (worker.onmessage = (e) => resolve(e.data)));
+      worker.postMessage(options);
+      const thumbprint = await answer;
+      worker.terminate();
+      return thumbprint;
+    }, options);
+    assert.equal(inWorker, made.a, "a worker uses the page's key");
 
     // The page's key signs the sign-in here (a non-extractable key cannot leave the page): the
     // proofs are made in the page.
