@@ -9,7 +9,8 @@ import http from "node:http";
 import * as jose from "jose";
 import * as dpopPackage from "dpop";
 import * as lib from "../../pkg/node.js";
-import { startDevServer, launchChromium, outcome } from "./harness.mjs";
+import path from "node:path";
+import { ROOT, startDevServer, startWorkerd, launchChromium, outcome } from "./harness.mjs";
 import { startOidcProvider, SPA_CLIENT } from "../server/oidc.mjs";
 
 let as, dev, browser;
@@ -403,6 +404,23 @@ test("dpop: the dev server binds a DPoP session to the key: refresh and /me need
       client.dispose();
     }
   } finally {
+    await server.close();
+  }
+});
+
+test("dpop workerd: proofs, refresh() and RefreshClient (key in memory) against the dev server's DPoP sessions", async () => {
+  const server = await startDevServer();
+  const worker = await startWorkerd(path.join(ROOT, "tests/workerd/dpop-worker.js"));
+  try {
+    const out = await (await fetch(worker.url, { method: "POST", body: JSON.stringify({ base: `http://127.0.0.1:${server.port}/api/v1` }) })).json();
+    assert.equal(out.error, undefined, out.message);
+    assert.equal(out.bound, out.jkt);
+    assert.equal(out.cnf, out.jkt);
+    assert.deepEqual([out.tokenType, out.nonce, out.me], ["DPoP", "string", 200]);
+    assert.equal(out.clientBound, out.clientJkt);
+    assert.notEqual(out.clientJkt, out.jkt);
+  } finally {
+    await worker.stop();
     await server.close();
   }
 });
