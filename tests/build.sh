@@ -113,11 +113,11 @@ build web pkg/wasm
 # Right after pkg/wasm: the same features, so cargo has nothing to rebuild.
 build nodejs pkg/wasm-node
 build web pkg/wasm-client --no-default-features
-# The browser build's imports get short names. wasm-bindgen names each one like
+# The browser build's imports and exports get short names. wasm-bindgen names each one like
 # `__wbg_set_signal_0b2eee78907e5ba7`: a hundred of them, in both the wasm and the glue, and
 # the hashes do not compress (about 1.5 KB of the gzip total). The glue names them only as the
 # keys of its import object, so the wasm's import section and those keys are renamed together
-# (and the module, "./ida_refresh_bg.js", to "w"); the wasm's exports keep their names.
+# (and the module, "./ida_refresh_bg.js", to "w"); so are the exports the glue calls.
 node -e '
   const fs = require("fs"), [wasmFile, jsFile] = process.argv.slice(1);
   const wasm = fs.readFileSync(wasmFile);
@@ -131,6 +131,25 @@ node -e '
   const glue = "./ida_refresh_bg.js";
   while (p < wasm.length) {
     const start = p, id = wasm[p++], size = leb(), end = p + size;
+    // Custom sections (producers, target_features) mean nothing to a runtime.
+    if (id === 0) { p = end; continue; }
+    if (id === 7) {
+      // Exports the glue calls as `wasm.name` get short names too; memory, and what the glue
+      // does not call, keep theirs.
+      const count = leb(), entries = [uleb(count)];
+      for (let i = 0; i < count; i++) {
+        const field = text(), desc = p;
+        p++; leb();
+        const call = new RegExp(`\\bwasm\\.${field}\\b`, "g");
+        const renamed = wasm[desc] !== 2 && call.test(js) ? "_" + i.toString(36) : field;
+        js = js.replace(call, `wasm.${renamed}`);
+        entries.push(name(renamed), wasm.subarray(desc, p));
+      }
+      if (p !== end) throw new Error("build: unexpected export section");
+      const body = Buffer.concat(entries);
+      parts.push(Buffer.from([7]), uleb(body.length), body);
+      continue;
+    }
     if (id !== 2) { parts.push(wasm.subarray(start, end)); p = end; continue; }
     const count = leb(), entries = [uleb(count)];
     for (let i = 0; i < count; i++) {
@@ -158,4 +177,4 @@ node -e '
   fs.writeFileSync(wasmFile, out);
   fs.writeFileSync(jsFile, js);
 ' pkg/wasm-client/ida_refresh_bg.wasm pkg/wasm-client/ida_refresh.js
-echo "build: pkg/wasm-client/ida_refresh_bg.wasm with short import names: $(stat -c %s pkg/wasm-client/ida_refresh_bg.wasm) bytes raw, $(gzip -9 -c pkg/wasm-client/ida_refresh_bg.wasm | wc -c) bytes gzip -9" >&2
+echo "build: pkg/wasm-client/ida_refresh_bg.wasm with short import and export names: $(stat -c %s pkg/wasm-client/ida_refresh_bg.wasm) bytes raw, $(gzip -9 -c pkg/wasm-client/ida_refresh_bg.wasm | wc -c) bytes gzip -9" >&2
