@@ -174,7 +174,8 @@ impl RefreshClient {
     /// Reads the options and the stored session; starts timers and the cross-tab channel.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<RefreshClient, JsValue> {
-        let known: Vec<&str> = refresh_options().into_iter().chain(CLIENT_OPTIONS).collect();
+        let mut known = refresh_options();
+        known.extend_from_slice(&CLIENT_OPTIONS);
         let options = OptionReader::new(&options, "RefreshClient", &known).map_err(err)?;
         let endpoint = Endpoint::from_options(&options).map_err(err)?;
         let policy = read_policy(&options).map_err(err)?;

@@ -82,7 +82,8 @@ pub const ENDPOINT_OPTIONS: [&str; 6] = ["baseUrl", "protocol", "tokenUrl", "cli
 
 /// The options `refresh()` accepts.
 pub fn refresh_options() -> Vec<&'static str> {
-    ENDPOINT_OPTIONS.iter().chain(TRANSPORT_OPTIONS.iter()).copied().collect()
+    // Slices, not iterator chains: each chain's fold is another function in the wasm.
+    [ENDPOINT_OPTIONS.as_slice(), TRANSPORT_OPTIONS.as_slice()].concat()
 }
 
 /// Which server, in which dialect.
@@ -206,7 +207,8 @@ pub fn refresh(refresh_token: JsValue, options: JsValue) -> Promise {
             .ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))
             .and_then(|t| validate_refresh_token(&t))
             .map_err(JsError::from)?;
-        let known: Vec<&str> = refresh_options().into_iter().chain(["dpop", "dpopNonce"]).collect();
+        let mut known = refresh_options();
+        known.extend_from_slice(&["dpop", "dpopNonce"]);
         let options = OptionReader::new(&options, "refresh()", &known).map_err(JsError::from)?;
         let endpoint = Endpoint::from_options(&options).map_err(JsError::from)?;
         let nonce = options.string("dpopNonce").map_err(JsError::from)?;
