@@ -1,9 +1,9 @@
 // Types of the "browser" and default conditions (browser.js: Vite, webpack, esbuild, browsers,
 // Web Workers) and of ida-refresh/web: the client-only build, without AuthGateway.
-export { refresh, RefreshClient } from "./wasm-client/ida_refresh.js";
+export { refresh, RefreshClient, createDpopKeyPair, createDpopProof, dpopThumbprint } from "./wasm-client/ida_refresh.js";
 export type {
   RefreshErrorCode, RefreshOptions, RefreshResult, FetchFunction, Session, StorageAdapter, RetryOptions, RefreshClientOptions,
-  SignedOutReason, RefreshClientEventMap,
+  SignedOutReason, RefreshClientEventMap, DpopKeyStore,
 } from "./wasm-client/ida_refresh.js";
 export { RefreshError } from "./refresh-error.js";
 

@@ -4,7 +4,10 @@
 // are made with (`instanceof` holds for everything required from here); an app that loads the
 // package both ways gets two classes, as with any dual CommonJS/ESM package.
 "use strict";
-const { refresh, RefreshClient, AuthGateway } = require("./wasm-node/ida_refresh.js");
+const wasm = require("./wasm-node/ida_refresh.js");
+const { refresh, RefreshClient, AuthGateway } = wasm;
+const { dpopWire, createDpopKeyPair, createDpopProof, dpopThumbprint } = require("./wasm-node/dpop.js");
+dpopWire(wasm);
 const { RefreshError } = require("./wasm-node/refresh-error.js");
 
-module.exports = { refresh, RefreshClient, RefreshError, AuthGateway };
+module.exports = { refresh, RefreshClient, RefreshError, AuthGateway, createDpopKeyPair, createDpopProof, dpopThumbprint };

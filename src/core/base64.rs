@@ -3,15 +3,29 @@
 //! unused low bits of the last character must be zero, so one text has one meaning.
 
 const STANDARD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Standard base64 with `=` padding.
 pub fn encode_standard(bytes: &[u8]) -> String {
+    encode(bytes, STANDARD, true)
+}
+
+/// Unpadded base64url (JWS, thumbprints).
+pub fn encode_url(bytes: &[u8]) -> String {
+    encode(bytes, URL_SAFE, false)
+}
+
+fn encode(bytes: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
         let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
         for i in 0..4 {
-            out.push(if i <= chunk.len() { char::from(STANDARD[((n >> (18 - 6 * i)) & 63) as usize]) } else { '=' });
+            if i <= chunk.len() {
+                out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else if pad {
+                out.push('=');
+            }
         }
     }
     out
@@ -20,7 +34,7 @@ pub fn encode_standard(bytes: &[u8]) -> String {
 /// Sextet values of the URL-safe alphabet; 0xff marks a byte outside it.
 const URL_SEXTETS: [u8; 256] = {
     let mut table = [0xff; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let alphabet = URL_SAFE;
     let mut i = 0;
     while i < 64 {
         table[alphabet[i] as usize] = i as u8;
@@ -88,6 +102,7 @@ mod tests {
         for len in 0..40 {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             let text = Base64UrlUnpadded::encode_string(&bytes);
+            assert_eq!(encode_url(&bytes), text);
             assert_eq!(decode_url(&text), Some(bytes));
         }
     }

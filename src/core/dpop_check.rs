@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashSet};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::base64::{decode_url, encode_standard};
+use super::base64::{decode_url, encode_url};
 use super::dpop::htu;
 use super::json::Json;
 use super::jwk::{has_private_member, public_jwk, KeyType};
@@ -104,15 +104,6 @@ pub enum ProofRejection {
     Signature,
     /// The `jti` was seen within the window.
     Replayed,
-}
-
-/// base64url without padding.
-fn encode_url(bytes: &[u8]) -> String {
-    encode_standard(bytes).chars().filter(|c| *c != '=').map(|c| match c {
-        '+' => '-',
-        '/' => '_',
-        c => c,
-    }).collect()
 }
 
 /// base64url SHA-256: a key's thumbprint of its RFC 7638 text, a token's `ath`.

@@ -35,6 +35,9 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     /// OAuth 2.0 `invalid_request`: the server found the request malformed.
     InvalidRequest,
+    /// DPoP (RFC 9449): the server refused the proof (`invalid_dpop_proof`) or kept asking for
+    /// a nonce. The session is not over: the refresh token was not judged.
+    DpopError,
 }
 
 impl ErrorCode {
@@ -55,6 +58,7 @@ impl ErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidRequest => "invalid_request",
+            Self::DpopError => "dpop_error",
         }
     }
 

@@ -47,7 +47,12 @@ pub fn oauth2_refresh_request(client: &OAuth2Client, token: &RefreshToken) -> Re
     if let Some(scope) = &client.scope {
         form.push(("scope", scope));
     }
-    let body = form.iter().map(|(k, v)| [k, "=", &form_encode(v)].concat()).collect::<Vec<_>>().join("&");
+    // A plain loop: a map, collect and join would each be another function in the wasm.
+    let mut body = String::new();
+    for (k, v) in form {
+        let separator = if body.is_empty() { "" } else { "&" };
+        body.push_str(&[separator, k, "=", &form_encode(v)].concat());
+    }
     let authorization = client.client_secret.as_ref().map(|secret| {
         let pair = [&form_encode(&client.client_id), ":", &form_encode(secret)].concat();
         ["Basic ", &encode_standard(pair.as_bytes())].concat()

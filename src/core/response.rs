@@ -58,6 +58,10 @@ pub fn interpret(response: &HttpResponse<'_>, dialect: Dialect, now_ms: f64) -> 
     if (200..300).contains(&status) {
         return parse_tokens(response.body, now_ms);
     }
+    // Both dialects: a DPoP refusal says nothing about the refresh token.
+    if let Some(e) = dpop_error(response.body, status) {
+        return Err(e);
+    }
     if dialect == Dialect::OAuth2 && (400..500).contains(&status) && status != 429 {
         if let Some(e) = oauth2_error(response.body, status) {
             return Err(e);
@@ -97,6 +101,22 @@ fn oauth2_error(body: &[u8], status: u16) -> Option<Error> {
         _ => return None,
     };
     Some(Error { status: Some(status), server_error: Some(name.to_owned()), ..Error::new(code, with_status(message, status, Some(name))) })
+}
+
+/// RFC 9449 section 5 and 8: a 400 or 401 whose `error` is `invalid_dpop_proof` or
+/// `use_dpop_nonce` (the adapter retries the latter once when it came with a `DPoP-Nonce`).
+fn dpop_error(body: &[u8], status: u16) -> Option<Error> {
+    if !matches!(status, 400 | 401) {
+        return None;
+    }
+    let value = Json::parse(body)?;
+    let name = value.get("error")?.as_str()?;
+    let message = match name {
+        "invalid_dpop_proof" => "the server refused the DPoP proof",
+        "use_dpop_nonce" => "the server wants a DPoP nonce",
+        _ => return None,
+    };
+    Some(Error { status: Some(status), server_error: Some(name.to_owned()), ..Error::new(ErrorCode::DpopError, with_status(message, status, Some(name))) })
 }
 
 /// "message (HTTP 400, invalid_grant)", without core::fmt.
@@ -228,6 +248,18 @@ mod tests {
         let t = ok(r#"{"success":true,"data":{"accessToken":"at4","refreshToken":"rt4","expiresIn":5}}"#);
         assert_eq!(t.access_token.unwrap().expose(), "at4");
         assert_eq!(t.refresh_token.unwrap().expose(), "rt4");
+    }
+
+    #[test]
+    fn dpop_refusals_are_dpop_errors_in_both_dialects_and_keep_the_session() {
+        for dialect in [Dialect::Ida, Dialect::OAuth2] {
+            for (status, name) in [(400, "invalid_dpop_proof"), (401, "use_dpop_nonce")] {
+                let body = format!(r#"{{"error":"{name}","error_description":"x"}}"#);
+                let e = interpret(&HttpResponse { status, retry_after: None, body: body.as_bytes() }, dialect, NOW).unwrap_err();
+                assert_eq!((e.code, e.server_error.as_deref(), e.retryable()), (ErrorCode::DpopError, Some(name), false));
+            }
+        }
+        assert_eq!(err(403, None, r#"{"error":"invalid_dpop_proof"}"#).code, ErrorCode::InvalidRefreshToken);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Session {
     pub cookie_mode: bool,
     /// Local time of the last change; the newest session wins across tabs.
     pub updated_at_ms: f64,
+    /// The `token_type` of the last refresh (`DPoP` decides the Authorization scheme).
+    pub token_type: Option<String>,
 }
 
 impl Session {
@@ -54,6 +56,7 @@ impl Session {
             skew_ms: 0.0,
             cookie_mode: false,
             updated_at_ms: now_ms,
+            token_type: None,
         })
     }
 
@@ -80,6 +83,7 @@ impl Session {
             skew_ms,
             lifetime_ms,
             updated_at_ms: received_at_ms,
+            token_type: tokens.token_type,
         }
     }
 
@@ -108,8 +112,13 @@ impl Session {
         self.access_token.is_some() && self.local_expiry_ms().is_none_or(|e| now_ms < e - at_least_ms)
     }
 
+    /// Whether the access token is DPoP-bound: the server said `token_type` DPoP.
+    pub fn is_dpop(&self) -> bool {
+        self.token_type.as_deref().is_some_and(super::dpop::is_dpop_token_type)
+    }
+
     /// The JSON kept in storage: `{"v":1,"refreshToken":…,"accessToken":…,"expiresAt":…,
-    /// "skewMs":…,"lifetimeMs":…,"cookieMode":…,"updatedAt":…}`, times as whole milliseconds.
+    /// "skewMs":…,"lifetimeMs":…,"tokenType":…,"cookieMode":…,"updatedAt":…}`, times as whole milliseconds.
     /// Claims are not stored: they are decoded again on load.
     pub fn to_record(&self) -> String {
         let mut record = ObjectWriter::default();
@@ -121,6 +130,9 @@ impl Session {
             if let Some(value) = value {
                 record.integer(name, value);
             }
+        }
+        if let Some(token_type) = &self.token_type {
+            record.string("tokenType", token_type);
         }
         record.boolean("cookieMode", self.cookie_mode).finish()
     }
@@ -144,6 +156,7 @@ impl Session {
         session.skew_ms = number("skewMs")?.unwrap_or(0.0);
         session.lifetime_ms = number("lifetimeMs")?;
         session.cookie_mode = cookie_mode;
+        session.token_type = string("tokenType")?.map(str::to_owned);
         Ok(session)
     }
 }
@@ -581,6 +594,10 @@ mod tests {
         let back = Session::from_record(&s.to_record()).unwrap();
         assert_eq!(&back, s);
         assert!(!format!("{back:?}").contains("rt1"), "Debug stays redacted");
+        let dpop = Session { token_type: Some("DPoP".into()), ..s.clone() };
+        let back = Session::from_record(&dpop.to_record()).unwrap();
+        assert!(back.is_dpop() && !s.is_dpop());
+        assert_eq!(back, dpop);
         for bad in ["", "null", "{}", "[]", r#"{"v":2,"refreshToken":"x"}"#, r#"{"v":1,"refreshToken":""}"#,
                     r#"{"v":1,"refreshToken":"x","accessToken":"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOiJ4In0.c2ln"}"#, r#"{"v":1,"refreshToken":7}"#] {
             assert_eq!(Session::from_record(bad).unwrap_err().code, ErrorCode::StorageError, "{bad}");

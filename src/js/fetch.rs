@@ -56,11 +56,15 @@ impl Transport {
         Ok(Self { timeout_ms, headers, credentials, fetch })
     }
 
-    /// Sends a refresh request; the answer, its body read up to `max_body` bytes.
-    pub async fn post(&self, request: &RefreshRequest, max_body: usize) -> Result<RawResponse, JsError> {
+    /// Sends a refresh request (with its DPoP proof, if any); the answer, its body read up to
+    /// `max_body` bytes.
+    pub async fn post(&self, request: &RefreshRequest, dpop_proof: Option<&str>, max_body: usize) -> Result<RawResponse, JsError> {
         let mut fixed = vec![("Content-Type", request.content_type)];
         if let Some(a) = &request.authorization {
             fixed.push(("Authorization", a));
+        }
+        if let Some(proof) = dpop_proof {
+            fixed.push(("DPoP", proof));
         }
         self.send(&request.url, Some(&request.body), &fixed, max_body).await
     }
@@ -100,10 +104,11 @@ impl Transport {
         let status = response.status();
         let retry_after = header("retry-after");
         let date = header("date");
+        let dpop_nonce = header("dpop-nonce");
         // The signal cancels the stream too: a fetch option's stream may not heed the abort.
         let body = read_capped(&response, &deadline, max_body, signal.as_ref()).await?;
         guard.completed();
-        Ok(RawResponse { status, retry_after, date, body, received_at_ms: js_sys::Date::now() })
+        Ok(RawResponse { status, retry_after, date, dpop_nonce, body, received_at_ms: js_sys::Date::now() })
     }
 
     fn headers_with(&self, fixed: &[(&str, &str)]) -> Result<Headers, JsError> {
@@ -126,6 +131,8 @@ pub struct RawResponse {
     pub retry_after: Option<String>,
     /// The Date header (readable cross-origin only when the server exposes it).
     pub date: Option<String>,
+    /// The DPoP-Nonce header (the same: exposed, or unseen cross-origin).
+    pub dpop_nonce: Option<String>,
     /// The body, at most the cap.
     pub body: Vec<u8>,
     /// `Date.now()` when the body had arrived.

@@ -1,6 +1,7 @@
 //! Thin wasm-bindgen adapters around the core: JS values, fetch, timers.
 
 pub mod client;
+pub mod dpop;
 #[cfg(feature = "gateway")]
 pub mod crypto;
 pub mod error;

@@ -3,6 +3,7 @@
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::dpop::{wants_nonce, DpopSession};
 use super::error::JsError;
 use super::fetch::{RawResponse, Transport, TRANSPORT_OPTIONS};
 use super::options::OptionReader;
@@ -21,7 +22,8 @@ const TS_REFRESH: &str = r#"
 export type RefreshErrorCode =
   | "invalid_argument" | "invalid_refresh_token" | "rate_limited" | "server_error"
   | "network" | "timeout" | "bad_response" | "unexpected_status" | "storage_error"
-  | "invalid_client" | "unauthorized_client" | "invalid_scope" | "unsupported_grant_type" | "invalid_request";
+  | "invalid_client" | "unauthorized_client" | "invalid_scope" | "unsupported_grant_type" | "invalid_request"
+  | "dpop_error";
 
 /** Options of refresh(). */
 export interface RefreshOptions {
@@ -45,6 +47,10 @@ export interface RefreshOptions {
   credentials?: "omit" | "same-origin" | "include";
   /** A fetch-compatible function (or an object with fetch(), e.g. a service binding). */
   fetch?: FetchFunction | { fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> };
+  /** DPoP (RFC 9449): the request carries a proof by this key pair (see createDpopKeyPair). */
+  dpop?: CryptoKeyPair;
+  /** The server's last DPoP-Nonce, sent in the proof (with dpop). */
+  dpopNonce?: string;
 }
 
 /** fetch as ida-refresh calls it: the global fetch fits, and so does any function of its shape. */
@@ -58,8 +64,11 @@ export interface RefreshResult {
   expiresAt: number | null;
   /** The access token's decoded (unverified) JWT payload; null for opaque tokens. */
   claims: Record<string, unknown> | null;
-  /** oauth2 only: token_type, scope and id_token of the response. */
+  /** oauth2, or with dpop: the token_type ("Bearer", "DPoP"; null when the server sent none). */
   tokenType?: string | null;
+  /** With dpop: the last DPoP-Nonce the server sent, or null. */
+  dpopNonce?: string | null;
+  /** oauth2 only: scope and id_token of the response. */
   scope?: string | null;
   idToken?: string | null;
 }
@@ -73,7 +82,8 @@ pub const ENDPOINT_OPTIONS: [&str; 6] = ["baseUrl", "protocol", "tokenUrl", "cli
 
 /// The options `refresh()` accepts.
 pub fn refresh_options() -> Vec<&'static str> {
-    ENDPOINT_OPTIONS.iter().chain(TRANSPORT_OPTIONS.iter()).copied().collect()
+    // Slices, not iterator chains: each chain's fold is another function in the wasm.
+    [ENDPOINT_OPTIONS.as_slice(), TRANSPORT_OPTIONS.as_slice()].concat()
 }
 
 /// Which server, in which dialect.
@@ -123,6 +133,14 @@ impl Endpoint {
         Ok(Self { protocol, transport: Transport::from_options(options)? })
     }
 
+    /// The URL refresh requests go to.
+    pub fn token_url(&self) -> &str {
+        match &self.protocol {
+            Protocol::Ida { base_url } => base_url,
+            Protocol::OAuth2(c) => &c.token_url,
+        }
+    }
+
     /// The endpoint as `refresh()` options in JSON (the gateway hands them to its Durable Object).
     #[cfg(feature = "gateway")]
     pub fn to_options_json(&self) -> String {
@@ -152,14 +170,31 @@ impl Endpoint {
 
     /// One refresh request and the core's reading of its answer.
     pub async fn exchange(&self, token: &RefreshToken) -> Result<(TokenSet, RawResponse), JsError> {
+        self.exchange_with(token, None).await
+    }
+
+    /// One refresh request, with a DPoP proof when `dpop` is given: a `use_dpop_nonce` refusal
+    /// that brings a nonce is sent once more with it, in the same call.
+    pub async fn exchange_with(&self, token: &RefreshToken, dpop: Option<&DpopSession>) -> Result<(TokenSet, RawResponse), JsError> {
         let (request, dialect) = match &self.protocol {
             Protocol::Ida { base_url } => (ida_refresh_request(base_url, token), Dialect::Ida),
             Protocol::OAuth2(client) => (oauth2_refresh_request(client, token), Dialect::OAuth2),
         };
-        let raw = self.transport.post(&request, MAX_BODY_BYTES).await?;
-        let response = HttpResponse { status: raw.status, retry_after: raw.retry_after.as_deref(), body: &raw.body };
-        let tokens = interpret(&response, dialect, raw.received_at_ms)?;
-        Ok((tokens, raw))
+        let mut nonce_retry = dpop.is_some();
+        loop {
+            let proof = match dpop {
+                Some(d) => Some(d.proof("POST", &request.url, None).await?),
+                None => None,
+            };
+            let raw = self.transport.post(&request, proof.as_deref(), MAX_BODY_BYTES).await?;
+            let kept = dpop.and_then(|d| d.remember(&request.url, raw.dpop_nonce.as_deref()));
+            let response = HttpResponse { status: raw.status, retry_after: raw.retry_after.as_deref(), body: &raw.body };
+            match interpret(&response, dialect, raw.received_at_ms) {
+                Ok(tokens) => return Ok((tokens, raw)),
+                Err(e) if nonce_retry && wants_nonce(&e, raw.dpop_nonce.as_deref(), kept.as_deref()) => nonce_retry = false,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 
@@ -172,15 +207,31 @@ pub fn refresh(refresh_token: JsValue, options: JsValue) -> Promise {
             .ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))
             .and_then(|t| validate_refresh_token(&t))
             .map_err(JsError::from)?;
-        let options = OptionReader::new(&options, "refresh()", &refresh_options()).map_err(JsError::from)?;
+        let mut known = refresh_options();
+        known.extend_from_slice(&["dpop", "dpopNonce"]);
+        let options = OptionReader::new(&options, "refresh()", &known).map_err(JsError::from)?;
         let endpoint = Endpoint::from_options(&options).map_err(JsError::from)?;
-        let (t, _) = endpoint.exchange(&token).await?;
+        let nonce = options.string("dpopNonce").map_err(JsError::from)?;
+        let dpop = match options.get("dpop").map_err(JsError::from)? {
+            Some(pair) => Some(DpopSession::fixed(pair, nonce.as_deref(), endpoint.token_url()).map_err(JsError::from)?),
+            None if nonce.is_some() => return Err(Error::invalid_argument("dpopNonce", "needs dpop").into()),
+            None => None,
+        };
+        let (t, _) = endpoint.exchange_with(&token, dpop.as_ref()).await?;
         let result = tokens_to_js(t.access_token.as_ref(), t.refresh_token.as_ref(), t.expires_at_ms, t.claims.as_ref());
+        let set = |key: &str, value: Option<&str>| {
+            let _ = Reflect::set(&result, &key.into(), &value.map_or(JsValue::NULL, JsValue::from_str));
+        };
+        // The extras appear only where they mean something: plain ida results keep four fields.
+        if dpop.is_some() || matches!(endpoint.protocol, Protocol::OAuth2(_)) {
+            set("tokenType", t.token_type.as_deref());
+        }
         if let Protocol::OAuth2(_) = endpoint.protocol {
-            // The OAuth 2.0 extras appear only in that dialect: ida results keep their four fields.
-            for (key, value) in [("tokenType", &t.token_type), ("scope", &t.scope), ("idToken", &t.id_token)] {
-                let _ = Reflect::set(&result, &key.into(), &value.as_deref().map_or(JsValue::NULL, JsValue::from_str));
-            }
+            set("scope", t.scope.as_deref());
+            set("idToken", t.id_token.as_deref());
+        }
+        if let Some(d) = &dpop {
+            set("dpopNonce", d.remember(endpoint.token_url(), None).as_deref());
         }
         Ok(result)
     })

@@ -332,6 +332,12 @@ try {
   const d = spawnSync(process.execPath, ["tests/bench/dpop-verify.mjs", ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8" });
   if (d.status !== 0) throw new Error(d.stderr);
   for (const line of d.stdout.trim().split("\n")) say(line);
+  say();
+  say("### DPoP proof creation");
+  say();
+  const p = spawnSync(process.execPath, ["tests/bench/dpop-proof.mjs", ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8" });
+  if (p.status !== 0) throw new Error(p.stderr);
+  for (const line of p.stdout.trim().split("\n")) say(line);
 } finally {
   await gatewayWorker?.stop();
   await dev.close();

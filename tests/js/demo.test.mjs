@@ -52,3 +52,30 @@ test("demo: sign in, watch a refresh on the timeline, fail the server, share wit
   await second.close();
   await page.close();
 });
+
+test("demo: the DPoP switch binds the session to a key in the browser; the API call carries its proof", async () => {
+  const page = await env.browser.context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(String(e)));
+  await page.goto(`http://localhost:${env.dev.port}/`);
+  await page.getByText("ready: wasm loaded", { exact: false }).first().waitFor();
+  if (!(await page.getByLabel(/DPoP/).isChecked())) {
+    await Promise.all([page.waitForEvent("load"), page.getByLabel(/DPoP/).click()]);
+    await page.getByText("ready: wasm loaded", { exact: false }).first().waitFor();
+  }
+  assert.ok(await page.getByLabel(/DPoP/).isChecked());
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("DPoP-bound to", { exact: false }).first().waitFor();
+  const jkt = await page.locator("#jkt").textContent();
+  assert.match(jkt, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(JSON.parse(await page.locator("#claims").textContent()).cnf.jkt, jkt);
+  await page.getByRole("button", { name: "Call the API" }).click();
+  await page.getByText("GET /api/v1/me: HTTP 200", { exact: false }).first().waitFor();
+  await page.getByRole("button", { name: "Refresh", exact: true }).click();
+  await page.getByText("refreshed: new access token", { exact: false }).first().waitFor();
+  await Promise.all([page.waitForEvent("load"), page.getByLabel(/DPoP/).click()]);
+  await page.getByText("ready: wasm loaded", { exact: false }).first().waitFor();
+  assert.equal(await page.getByLabel(/DPoP/).isChecked(), false, "switched off again");
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -37,7 +37,7 @@ test("npm pack: the tarball carries the entries, the wasm and the types", () => 
   const installed = path.join(app, "node_modules/ida-refresh");
   for (const f of ["package.json", "node.js", "node.cjs", "workerd.js", "browser.js", "web.js", "api.js", "coordinator.js",
     "index.d.ts", "node.d.cts", "browser.d.ts", "workerd.d.ts", "web.d.ts", "coordinator.d.ts", "refresh-error.d.ts",
-    "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/gateway.js", "wasm/body.js", "wasm-client/body.js", "wasm-node/body.js", "wasm/locks.js", "wasm-client/locks.js", "wasm-node/locks.js", "wasm-node/gateway.js", "wasm/ida_refresh.d.ts",
+    "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/gateway.js", "wasm/body.js", "wasm-client/body.js", "wasm-node/body.js", "wasm/locks.js", "wasm-client/locks.js", "wasm-node/locks.js", "wasm-node/gateway.js", "wasm/dpop.js", "wasm-client/dpop.js", "wasm-node/dpop.js", "wasm/ida_refresh.d.ts",
     "wasm-client/ida_refresh_bg.wasm", "wasm-client/ida_refresh.js", "api-client.js",
     "wasm-node/ida_refresh.js", "wasm-node/refresh-error.js", "wasm-node/package.json", "wasm-node/ida_refresh.d.ts", "wasm-node/refresh-error.d.ts",
     "examples/gateway/worker.js"]) {
@@ -76,7 +76,7 @@ const gw = new AuthGateway({ upstream: "http://127.0.0.1:9", keys: { hs256Secret
 const verdict = (await gw.authenticate(new Request("http://app.example/x", { headers: { authorization: "Bearer " + r.accessToken } }))).status;
 console.log(JSON.stringify({ node: process.versions.node.split(".")[0], api: Object.keys(api).sort(), sub: r.claims.sub, isRefreshError: e instanceof RefreshError, isError: e instanceof Error, code: e.code, token: typeof token, gateway: ${GATEWAY_KIND}, verdict, version }));
 `;
-const API = ["AuthGateway", "RefreshClient", "RefreshError", "refresh"];
+const API = ["AuthGateway", "RefreshClient", "RefreshError", "createDpopKeyPair", "createDpopProof", "dpopThumbprint", "refresh"];
 
 /** Runs `file` in the app with `node`, against a fresh session; resolves to its JSON line. */
 async function runNode(node, file) {

@@ -12,7 +12,9 @@ export const RESOURCE = "https://api.test";
 const REDIRECT = "http://127.0.0.1/cb";
 
 export async function startOidcProvider({ port = 0 } = {}) {
-  const state = { rotate: true };
+  // dpopNonce: the DPoP feature demands server nonces (RFC 9449 section 8 and 9); resource:
+  // false makes tokens for the userinfo endpoint instead of the API.
+  const state = { rotate: true, dpopNonce: false, resource: true };
   const signingKey = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "jwk" });
   const server = (await import("node:http")).createServer();
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
@@ -27,16 +29,19 @@ export async function startOidcProvider({ port = 0 } = {}) {
     enabledJWA: { dPoPSigningAlgValues: ["ES256", "Ed25519", "EdDSA", "RS256"] },
     features: {
       devInteractions: { enabled: false },
+      dPoP: { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => state.dpopNonce },
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => RESOURCE,
+        defaultResource: () => (state.resource ? RESOURCE : undefined),
         useGrantedResource: () => true,
         getResourceServerInfo: () => ({ scope: "api", accessTokenFormat: "jwt", accessTokenTTL: 60, audience: RESOURCE, jwt: { sign: { alg: "ES256" } } }),
       },
     },
     rotateRefreshToken: () => state.rotate,
     issueRefreshToken: async (ctx, client, code) => client.grantTypeAllowed("refresh_token") && code.scopes.has("offline_access"),
+    // Pages of any origin may call it (the Chromium DPoP test runs on the dev server's origin).
+    clientBasedCORS: () => true,
     findAccount: (ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: { AccessToken: 60, RefreshToken: 3600, Grant: 3600, Session: 3600, Interaction: 600, AuthorizationCode: 60 },
@@ -62,12 +67,12 @@ export async function startOidcProvider({ port = 0 } = {}) {
   server.on("request", provider.callback());
 
   /** The authorization code flow with PKCE, cookies and redirects followed by hand. */
-  /** `dpopProof(htu, htm)`: a DPoP proof for the token request, which binds the tokens to its key. */
-  async function signIn(clientId = SPA_CLIENT, { dpopProof } = {}) {
+  async function signIn(clientId = SPA_CLIENT, { dpop } = {}) {
     const verifier = crypto.randomBytes(32).toString("base64url");
     const challenge = crypto.createHash("sha256").update(verifier).digest("base64url");
     const jar = new Map();
-    const q = new URLSearchParams({ client_id: clientId, response_type: "code", redirect_uri: REDIRECT, scope: "openid offline_access api", prompt: "consent", code_challenge: challenge, code_challenge_method: "S256", resource: RESOURCE });
+    const q = new URLSearchParams({ client_id: clientId, response_type: "code", redirect_uri: REDIRECT, scope: "openid offline_access api", prompt: "consent", code_challenge: challenge, code_challenge_method: "S256" });
+    if (state.resource) q.set("resource", RESOURCE);
     let url = `${issuer}/auth?${q}`;
     for (let hop = 0; hop < 12; hop++) {
       const r = await fetch(url, { redirect: "manual", headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; ") } });
@@ -83,12 +88,22 @@ export async function startOidcProvider({ port = 0 } = {}) {
     }
     const code = new URL(url).searchParams.get("code");
     if (!code) throw new Error(`no code in ${url}`);
-    const form = new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: verifier, resource: RESOURCE });
+    const form = new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, code_verifier: verifier });
+    if (state.resource) form.set("resource", RESOURCE);
     const headers = { "content-type": "application/x-www-form-urlencoded" };
     if (clientId === WORKER_CLIENT) headers.authorization = `Basic ${Buffer.from(`${WORKER_CLIENT}:${WORKER_SECRET}`).toString("base64")}`;
     else form.set("client_id", clientId);
-    if (dpopProof) headers.dpop = await dpopProof(`${issuer}/token`, "POST");
-    const tokens = await (await fetch(`${issuer}/token`, { method: "POST", headers, body: form })).json();
+    // dpop(method, url, nonce) -> a DPoP proof: the tokens are bound to its key (a nonce the
+    // server asks for is sent on a second try).
+    let nonce;
+    let tokens;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (dpop) headers.dpop = await dpop("POST", `${issuer}/token`, nonce);
+      const r = await fetch(`${issuer}/token`, { method: "POST", headers, body: form });
+      tokens = await r.json();
+      nonce = r.headers.get("dpop-nonce");
+      if (tokens.error !== "use_dpop_nonce" || !nonce) break;
+    }
     if (!tokens.refresh_token) throw new Error(`no refresh token: ${JSON.stringify(tokens)}`);
     return tokens;
   }
@@ -105,6 +120,7 @@ export async function startOidcProvider({ port = 0 } = {}) {
   return {
     issuer,
     tokenUrl: `${issuer}/token`,
+    userinfoUrl: `${issuer}/me`,
     jwksUrl: `${issuer}/jwks`,
     state,
     signIn,

@@ -3,7 +3,7 @@
 // session minting, fault injection, counters, a protected resource, static files.
 // No dependencies beyond Node's standard library, so it starts without any install.
 //
-//   node tests/server/server.mjs [--port 8080] [--ttl 60] [--grace 10000]
+//   node tests/server/server.mjs [--port 8080] [--ttl 60] [--grace 10000] [--dpop-nonce]
 //
 // Dev-only endpoints (never part of the ida API) live under /api/v1/dev/: see README.md.
 import http from "node:http";
@@ -111,12 +111,49 @@ function jsonObject(text) {
   return value;
 }
 
+// DPoP (RFC 9449) proofs as the dev server checks them (ES256, the one algorithm ida-refresh
+// makes): signature by the embedded key, typ, htm, htu (scheme://host/path of this request),
+// iat within 5 minutes, jti not seen before, ath for an access token, the server's nonce when
+// demanded. Returns { jkt } or { error }.
+const DPOP_WINDOW_S = 300;
+function checkDpopProof(proof, { method, htu, accessToken, nonces, seenJtis }) {
+  const invalid = { error: "invalid_dpop_proof" };
+  if (typeof proof !== "string") return invalid;
+  const parts = proof.split(".");
+  if (parts.length !== 3) return invalid;
+  let header, payload;
+  try {
+    header = JSON.parse(Buffer.from(parts[0], "base64url"));
+    payload = JSON.parse(Buffer.from(parts[1], "base64url"));
+  } catch {
+    return invalid;
+  }
+  const jwk = header?.jwk;
+  if (header.typ !== "dpop+jwt" || header.alg !== "ES256" || jwk?.kty !== "EC" || jwk.crv !== "P-256" || typeof jwk.x !== "string" || typeof jwk.y !== "string" || "d" in jwk) return invalid;
+  let ok = false;
+  try {
+    const key = crypto.createPublicKey({ key: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y }, format: "jwk" });
+    ok = crypto.verify("sha256", Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: "ieee-p1363" }, Buffer.from(parts[2], "base64url"));
+  } catch {
+    ok = false;
+  }
+  if (!ok || payload.htm !== method || payload.htu !== htu || typeof payload.jti !== "string" || payload.jti.length < 16) return invalid;
+  if (!Number.isInteger(payload.iat) || Math.abs(payload.iat - Date.now() / 1000) > DPOP_WINDOW_S) return invalid;
+  if (accessToken !== undefined && payload.ath !== crypto.createHash("sha256").update(accessToken).digest("base64url")) return invalid;
+  if (nonces && !nonces.includes(payload.nonce)) return { error: "use_dpop_nonce" };
+  if (seenJtis.has(payload.jti)) return invalid;
+  seenJtis.add(payload.jti);
+  if (seenJtis.size > 100_000) seenJtis.clear();
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
+  return { jkt: crypto.createHash("sha256").update(canonical).digest("base64url") };
+}
+
 function parseArgs(argv) {
   const out = {};
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
     if (!m) continue;
-    out[m[1]] = m[2] ?? argv[++i];
+    out[m[1]] = m[2] ?? (argv[i + 1] !== undefined && !argv[i + 1].startsWith("--") ? argv[++i] : "");
   }
   return out;
 }
@@ -127,7 +164,18 @@ export function createDevServer(config = {}) {
     ttlSeconds: Number(config.ttlSeconds ?? 60),
     graceMs: Number(config.graceMs ?? 10_000),
     static: config.static ?? true,
+    dpopNonce: Boolean(config.dpopNonce),
   };
+  // DPoP: jtis seen within the window, and the server nonce (the current one and the one before
+  // it are accepted; it changes every minute).
+  const seenJtis = new Set();
+  const dpop = { nonce: crypto.randomBytes(16).toString("base64url"), previous: null, changedAt: Date.now() };
+  function dpopNonces() {
+    if (Date.now() - dpop.changedAt > 60_000) Object.assign(dpop, { previous: dpop.nonce, nonce: crypto.randomBytes(16).toString("base64url"), changedAt: Date.now() });
+    return [dpop.nonce, dpop.previous];
+  }
+  /** The `htu` a proof for this request must carry. */
+  const requestHtu = (req, pathname) => `http://${String(req.headers.host ?? "").toLowerCase()}${pathname}`;
   const families = new Map(); // family id -> Family
   const refreshIndex = new Map(); // refresh token -> { family, generation }
   const global = { faults: [], sticky: null, counters: newCounters(), chaos: null };
@@ -173,7 +221,7 @@ export function createDevServer(config = {}) {
   // /dev/session's body, checked: a present field of the wrong type or range is a 400 (null
   // counts as absent); a refresh token another session already holds is a 409.
   function sessionOptions(body) {
-    onlyFields(body, ["ttlSeconds", "format", "graceMs", "clockOffsetMs", "rotate", "subject", "refreshToken"]);
+    onlyFields(body, ["ttlSeconds", "format", "graceMs", "clockOffsetMs", "rotate", "subject", "refreshToken", "dpopNonce"]);
     const field = (key, ok, what) => {
       const v = body[key];
       if (v === undefined || v === null) return undefined;
@@ -188,6 +236,7 @@ export function createDevServer(config = {}) {
       rotate: field("rotate", isBool, "a boolean"),
       subject: field("subject", (v) => typeof v === "string" && v.length > 0 && v.length <= 256, "a string of 1 to 256 characters"),
       refreshToken: field("refreshToken", cookieSafe, "1 to 4096 cookie-safe characters"),
+      dpopNonce: field("dpopNonce", isBool, "a boolean"),
     };
     if (opts.refreshToken !== undefined && refreshIndex.has(opts.refreshToken)) {
       throw new BadRequest("refreshToken is already held by a session", 409);
@@ -206,6 +255,9 @@ export function createDevServer(config = {}) {
       clockOffsetMs: Number(opts.clockOffsetMs ?? 0),
       format: String(opts.format ?? "json"), // json | snake | envelope | cookie | opaque
       rotate: opts.rotate ?? true,
+      // DPoP: the thumbprint the family is bound to, and whether its proofs need the nonce.
+      jkt: opts.jkt ?? null,
+      dpopNonce: opts.dpopNonce ?? settings.dpopNonce,
       current: null,
       previous: null,
       generation: 0,
@@ -232,6 +284,7 @@ export function createDevServer(config = {}) {
     const now = Math.floor((Date.now() + fam.clockOffsetMs) / 1000);
     if (fam.format === "opaque" || fam.format === "noexpiry") return { token: randomToken("at_"), expiresIn: fam.ttlSeconds };
     const claims = { sub: fam.subject, sid: fam.id, iat: now, exp: now + fam.ttlSeconds, jti: b64url(crypto.randomBytes(9)) };
+    if (fam.jkt) claims.cnf = { jkt: fam.jkt };
     fam.jtis.push(claims.jti);
     return { token: signJwt(claims), expiresIn: fam.ttlSeconds };
   }
@@ -247,13 +300,13 @@ export function createDevServer(config = {}) {
     const base = { accessToken: at.token, refreshToken: fam.current, expiresIn: at.expiresIn };
     switch (fam.format) {
       case "snake":
-        return { access_token: at.token, refresh_token: fam.current, expires_in: String(at.expiresIn), token_type: "Bearer" };
+        return { access_token: at.token, refresh_token: fam.current, expires_in: String(at.expiresIn), token_type: fam.jkt ? "DPoP" : "Bearer" };
       case "envelope":
         return { success: true, data: base };
       case "noexpiry":
         return { accessToken: at.token, refreshToken: fam.current };
       default:
-        return base;
+        return fam.jkt ? { ...base, tokenType: "DPoP" } : base;
     }
   }
 
@@ -297,7 +350,7 @@ export function createDevServer(config = {}) {
     } else {
       res.setHeader("Access-Control-Allow-Origin", "*");
     }
-    res.setHeader("Access-Control-Expose-Headers", "Date, Retry-After, WWW-Authenticate");
+    res.setHeader("Access-Control-Expose-Headers", "Date, Retry-After, WWW-Authenticate, DPoP-Nonce");
   }
 
   function send(res, status, body, headers = {}) {
@@ -471,6 +524,17 @@ export function createDevServer(config = {}) {
       (fam ?? global).counters.rejected += 1;
       return send(res, 401, { error: "invalid_grant", message: "refresh token is not valid" });
     }
+    if (fam.jkt) {
+      // A DPoP-bound family: the refresh must be proven by its key (RFC 9449 section 5).
+      const nonces = fam.dpopNonce ? dpopNonces() : null;
+      const checked = checkDpopProof(req.headers.dpop, { method: "POST", htu: requestHtu(req, `${API}/auth/refresh`), nonces, seenJtis });
+      const nonceHeader = nonces ? { "DPoP-Nonce": nonces[0] } : {};
+      if (checked.error || checked.jkt !== fam.jkt) {
+        fam.counters.dpopRefused = (fam.counters.dpopRefused ?? 0) + 1;
+        return send(res, 400, { error: checked.error ?? "invalid_dpop_proof", message: "DPoP proof refused" }, nonceHeader);
+      }
+      if (nonces) res.setHeader("DPoP-Nonce", nonces[0]);
+    }
     if (token === fam.current) {
       if (fam.rotate) {
         issueRefreshToken(fam);
@@ -533,10 +597,17 @@ export function createDevServer(config = {}) {
     };
     switch (route) {
       case "session": {
-        const fam = mintFamily(sessionOptions(body));
+        const opts = sessionOptions(body);
+        if (req.headers.dpop !== undefined) {
+          // A DPoP session: the proof (POST to this URL) names the key the family is bound to.
+          const checked = checkDpopProof(req.headers.dpop, { method: "POST", htu: requestHtu(req, `${API}/dev/session`), seenJtis });
+          if (checked.error) return send(res, 400, { error: checked.error, message: "DPoP proof refused" });
+          opts.jkt = checked.jkt;
+        }
+        const fam = mintFamily(opts);
         const at = issueAccessToken(fam);
         if (fam.format === "cookie") res.setHeader("Set-Cookie", sessionCookies(fam, at));
-        return send(res, 200, { family: fam.id, accessToken: at.token, refreshToken: fam.current, expiresIn: at.expiresIn });
+        return send(res, 200, { family: fam.id, accessToken: at.token, refreshToken: fam.current, expiresIn: at.expiresIn, ...(fam.jkt ? { tokenType: "DPoP", jkt: fam.jkt } : {}) });
       }
       case "faults": {
         onlyFields(body, ["family", "faults", "sticky", "clear"]);
@@ -634,8 +705,21 @@ export function createDevServer(config = {}) {
       return handleRefresh(req, res);
     }
     if (p === `${API}/me`) {
-      const claims = verifyJwt(bearer(req));
-      if (!claims) return send(res, 401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer error="invalid_token"' });
+      const dpopToken = /^DPoP\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+      const claims = verifyJwt(dpopToken ?? bearer(req));
+      if (!claims) return send(res, 401, { error: "invalid_token" }, { "WWW-Authenticate": 'Bearer error="invalid_token", DPoP algs="ES256"' });
+      if (claims.cnf?.jkt) {
+        // A DPoP-bound token counts only with `Authorization: DPoP` and a proof by its key.
+        const fam = families.get(claims.sid);
+        const nonces = fam?.dpopNonce ? dpopNonces() : null;
+        const checked = dpopToken ? checkDpopProof(req.headers.dpop, { method: req.method, htu: requestHtu(req, p), accessToken: dpopToken, nonces, seenJtis }) : { error: "invalid_token" };
+        const nonceHeader = nonces ? { "DPoP-Nonce": nonces[0] } : {};
+        if (checked.error || checked.jkt !== claims.cnf.jkt) {
+          const error = checked.error === "use_dpop_nonce" ? "use_dpop_nonce" : checked.error === "invalid_dpop_proof" || checked.jkt ? "invalid_dpop_proof" : "invalid_token";
+          return send(res, 401, { error }, { "WWW-Authenticate": `DPoP algs="ES256", error="${error}"`, ...nonceHeader });
+        }
+        return send(res, 200, { sub: claims.sub, sid: claims.sid, exp: claims.exp, jkt: claims.cnf.jkt }, nonceHeader);
+      }
       return send(res, 200, { sub: claims.sub, sid: claims.sid, exp: claims.exp });
     }
     if (p === `${API}/echo`) {
@@ -704,7 +788,7 @@ export function createDevServer(config = {}) {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = parseArgs(process.argv.slice(2));
   const port = Number(args.port ?? process.env.IDA_PORT ?? 8080);
-  const server = createDevServer({ ttlSeconds: args.ttl, graceMs: args.grace, secret: process.env.IDA_DEV_SECRET });
+  const server = createDevServer({ ttlSeconds: args.ttl, graceMs: args.grace, secret: process.env.IDA_DEV_SECRET, dpopNonce: "dpop-nonce" in args });
   server.listen(port).then((actual) => {
     console.log(`ida dev server listening on http://localhost:${actual}${API}`);
   }, (err) => {

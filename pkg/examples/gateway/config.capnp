@@ -25,6 +25,7 @@ const gateway :Workerd.Worker = (
     (name = "wasm/gateway.js", esModule = embed "../../wasm/gateway.js"),
     (name = "wasm/body.js", esModule = embed "../../wasm/body.js"),
     (name = "wasm/locks.js", esModule = embed "../../wasm/locks.js"),
+    (name = "wasm/dpop.js", esModule = embed "../../wasm/dpop.js"),
     (name = "wasm/ida_refresh_bg.wasm", wasm = embed "../../wasm/ida_refresh_bg.wasm"),
   ],
   compatibilityDate = "2025-09-01",

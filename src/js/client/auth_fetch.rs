@@ -9,7 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::{err, Client};
 use crate::core::error::Error;
-use crate::core::session::Demand;
+use crate::core::session::{Demand, Session};
 use crate::js::global::{global, global_fetch};
 
 impl Client {
@@ -40,6 +40,13 @@ impl Client {
     }
 
     pub(super) async fn send(&self, ctor: &Function, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
+        // A DPoP-bound token goes with `Authorization: DPoP` and a fresh proof per send, once
+        // more when a resource server asks for a nonce (dpop.js).
+        let dpop_bound = self.state.borrow().session().is_some_and(Session::is_dpop);
+        if let (Some(d), Some(t), true) = (&self.dpop, token, dpop_bound) {
+            let send = self.endpoint.transport.fetch.clone().map_or_else(|| global("fetch").unwrap_or_default(), JsValue::from);
+            return d.fetch(&send, request, t).await?.dyn_into();
+        }
         let request = if cookie_mode {
             let init = Object::new();
             Reflect::set(&init, &"credentials".into(), &"include".into())?;

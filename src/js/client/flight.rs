@@ -111,7 +111,8 @@ impl Client {
             };
             let sent = started_with.refresh_token.clone();
             let sending = self.announce_send(&sent).await;
-            let outcome = self.endpoint.exchange(&sent).await;
+            // The session's DPoP key proves every refresh request.
+            let outcome = self.endpoint.exchange_with(&sent, self.dpop.as_ref()).await;
             drop(sending);
             if let Err(e) = &outcome {
                 if !e.error.code.may_have_used_token() {
@@ -222,6 +223,12 @@ impl Client {
         self.session_changed();
         self.persist().await;
         self.clear_marker().await;
+        // A session's DPoP key ends with it (the tab that ended it deletes the stored one).
+        if let Some(d) = &self.dpop {
+            if let Err(e) = d.end(reason != "otherTab").await {
+                self.emit("error", err(e));
+            }
+        }
         if reason != "otherTab" {
             self.broadcast("signedOut", None);
         }

@@ -17,6 +17,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use self::schedule::Background;
+use super::dpop::DpopSession;
 use super::error::to_js;
 use super::global::{has_global, is_node, promise, spawn};
 use super::options::OptionReader;
@@ -53,7 +54,7 @@ export interface RetryOptions {
   maxCooldownMs?: number;
 }
 
-export interface RefreshClientOptions extends RefreshOptions {
+export interface RefreshClientOptions extends Omit<RefreshOptions, "dpop" | "dpopNonce"> {
   /** Seeds the session when storage holds none. */
   refreshToken?: string;
   /** Seeds the session's access token (with refreshToken) when storage holds none. */
@@ -103,8 +104,8 @@ export class RefreshClient {
 }
 "#;
 
-const CLIENT_OPTIONS: [&str; 8] =
-    ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab"];
+const CLIENT_OPTIONS: [&str; 9] =
+    ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
 const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
 
 /// A session manager for single-page apps (see the TypeScript declaration).
@@ -131,6 +132,8 @@ struct Client {
     /// Resolvers of the waits for another tab's result, called when one arrives.
     peer_arrived: RefCell<Vec<Function>>,
     disposed: Cell<bool>,
+    /// The session's DPoP key pair and nonces (option `dpop`).
+    dpop: Option<DpopSession>,
 }
 
 fn now() -> f64 {
@@ -150,7 +153,8 @@ impl RefreshClient {
     /// Reads the options and the stored session; starts timers and the cross-tab channel.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<RefreshClient, JsValue> {
-        let known: Vec<&str> = refresh_options().into_iter().chain(CLIENT_OPTIONS).collect();
+        let mut known = refresh_options();
+        known.extend_from_slice(&CLIENT_OPTIONS);
         let options = OptionReader::new(&options, "RefreshClient", &known).map_err(err)?;
         let endpoint = Endpoint::from_options(&options).map_err(err)?;
         let policy = read_policy(&options).map_err(err)?;
@@ -169,6 +173,7 @@ impl RefreshClient {
             None => None,
         };
         let (store, unavailable) = Store::new(options.get("storage")?, key.clone()).map_err(err)?;
+        let dpop = DpopSession::from_option(options.get("dpop")?, &key).map_err(err)?;
 
         let client = Rc::new(Client {
             endpoint,
@@ -182,6 +187,7 @@ impl RefreshClient {
             tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
             peer_arrived: RefCell::new(Vec::new()),
             disposed: Cell::new(false),
+            dpop,
         });
         if let Some(e) = unavailable {
             client.emit_later("error", to_js(&e, None));
@@ -282,6 +288,25 @@ impl RefreshClient {
         // Set.prototype.delete bound to this listener: no Rust closure to leak.
         let delete: Function = Reflect::get(set, &"delete".into())?.dyn_into()?;
         Ok(delete.bind1(set, &listener).into())
+    }
+
+    /// The DPoP key's thumbprint, or null (DPoP off, or the key not loaded yet).
+    #[wasm_bindgen(getter, js_name = dpopThumbprint)]
+    pub fn dpop_thumbprint(&self) -> JsValue {
+        self.client.dpop.as_ref().and_then(DpopSession::thumbprint).map_or(JsValue::NULL, JsValue::from)
+    }
+
+    /// `{ Authorization, DPoP }` for a request made without authFetch.
+    #[wasm_bindgen(js_name = dpopHeaders)]
+    pub fn dpop_headers(&self, method: String, url: String) -> Promise {
+        let client = self.client.clone();
+        promise(async move {
+            client.ready().await?;
+            let dpop = client.dpop.as_ref().ok_or_else(|| err(Error::invalid_argument("dpop", "is not enabled on this RefreshClient")))?;
+            let token = client.demand(Demand::Token).await?;
+            let bound = client.state.borrow().session().is_some_and(Session::is_dpop);
+            dpop.headers(&method, &url, token.as_deref(), bound).await
+        })
     }
 
     /// Stops every timer, listener and channel. Later calls reject.
