@@ -140,9 +140,9 @@ node -e '
       for (let i = 0; i < count; i++) {
         const field = text(), desc = p;
         p++; leb();
-        const call = new RegExp(`\\bwasm\\.${field}\\b`, "g");
-        const renamed = wasm[desc] !== 2 && call.test(js) ? "_" + i.toString(36) : field;
-        js = js.replace(call, `wasm.${renamed}`);
+        const call = /^\w+$/.test(field) && new RegExp(`\\bwasm\\.${field}\\b`, "g");
+        const renamed = call && wasm[desc] !== 2 && call.test(js) ? "_" + i.toString(36) : field;
+        if (renamed !== field) js = js.replace(call, `wasm.${renamed}`);
         entries.push(name(renamed), wasm.subarray(desc, p));
       }
       if (p !== end) throw new Error("build: unexpected export section");
