@@ -1,5 +1,7 @@
 //! The single flight: demands, the refresh series with its retries, storage sync, sign-out.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect};
@@ -96,7 +98,9 @@ impl Client {
         loop {
             // One turn per request: the lock (if any) is held around this request only, and
             // released during the backoff before a retry.
-            let lock = match self.take_turn(&superseded).await {
+            // Boxed: its state machine stays out of this one's (smaller code).
+            let turn: Pin<Box<dyn Future<Output = Turn> + '_>> = Box::pin(self.take_turn(&superseded));
+            let lock = match turn.await {
                 Turn::Superseded => return Ok(()),
                 Turn::Refused { error, report } => {
                     if report {
