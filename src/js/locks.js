@@ -16,3 +16,30 @@ export function tryLock(name) {
       .catch(() => resolve(null));
   }).catch(() => undefined);
 }
+
+// The cross-tab channel (src/js/client/tabs.rs), here rather than through typed bindings: fewer
+// imports and no message objects built field by field in wasm. Messages are { type, from, data }.
+// Undefined where BroadcastChannel cannot be opened.
+export function openChannel(name, onMessage) {
+  try {
+    const channel = new BroadcastChannel(name);
+    channel.onmessage = (e) => {
+      const m = e.data;
+      if (m && typeof m === "object" && typeof m.from === "number") onMessage(m.type, m.from, m.data);
+    };
+    return channel;
+  } catch {
+    return undefined;
+  }
+}
+
+export function post(channel, type, from, data) {
+  try {
+    channel.postMessage({ type, from, data });
+  } catch {}
+}
+
+export function closeChannel(channel) {
+  channel.onmessage = null;
+  channel.close();
+}

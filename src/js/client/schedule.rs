@@ -4,8 +4,8 @@
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
+use super::tabs::{close_channel, open_channel};
 use super::{now, Client};
 use crate::js::global::{global, spawn, Interval, Listener, Timer};
 use crate::core::session::Plan;
@@ -17,15 +17,14 @@ pub(super) struct Background {
     pub(super) due: Option<(f64, Timer)>,
     pub(super) interval: Option<Interval>,
     pub(super) listeners: Vec<Listener>,
-    pub(super) channel: Option<web_sys::BroadcastChannel>,
-    pub(super) on_message: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+    pub(super) channel: Option<JsValue>,
+    pub(super) on_message: Option<Closure<dyn FnMut(JsValue, f64, JsValue)>>,
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
         if let Some(channel) = &self.channel {
-            channel.set_onmessage(None);
-            channel.close();
+            close_channel(channel);
         }
     }
 }
@@ -56,14 +55,14 @@ impl Client {
             }
         }));
         if cross_tab {
-            if let Ok(channel) = web_sys::BroadcastChannel::new(&["ida-refresh:", client.store.key()].concat()) {
-                let weak = Rc::downgrade(client);
-                let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-                    if let Some(client) = weak.upgrade() {
-                        Client::on_message(&client, event.data());
-                    }
-                });
-                channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            let weak = Rc::downgrade(client);
+            let on_message = Closure::<dyn FnMut(JsValue, f64, JsValue)>::new(move |kind: JsValue, from: f64, data: JsValue| {
+                if let Some(client) = weak.upgrade() {
+                    Client::on_message(&client, kind, from, data);
+                }
+            });
+            let channel = open_channel(&["ida-refresh:", client.store.key()].concat(), &on_message);
+            if !channel.is_undefined() {
                 bg.channel = Some(channel);
                 bg.on_message = Some(on_message);
             }

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -69,6 +69,12 @@ enum LockTry {
 extern "C" {
     #[wasm_bindgen(js_name = tryLock)]
     fn try_lock_js(name: &str) -> Promise;
+    /// The channel, or undefined; `on_message(type, from, data)` hears each message from another tab.
+    #[wasm_bindgen(js_name = openChannel)]
+    pub(super) fn open_channel(name: &str, on_message: &Closure<dyn FnMut(JsValue, f64, JsValue)>) -> JsValue;
+    fn post(channel: &JsValue, kind: &str, from: f64, data: Option<&str>);
+    #[wasm_bindgen(js_name = closeChannel)]
+    pub(super) fn close_channel(channel: &JsValue);
 }
 
 /// Asks for the lock without queueing (see locks.js).
@@ -232,25 +238,17 @@ impl Client {
     pub(super) fn broadcast(&self, kind: &str, payload: Option<&str>) {
         let bg = self.background.borrow();
         let Some(channel) = &bg.channel else { return };
-        let message = Object::new();
-        let _ = Reflect::set(&message, &"type".into(), &kind.into());
-        let _ = Reflect::set(&message, &"from".into(), &self.tabs.borrow().id().into());
-        if let Some(p) = payload {
-            let _ = Reflect::set(&message, &"data".into(), &p.into());
-        }
-        let _ = channel.post_message(&message);
+        post(channel, kind, self.tabs.borrow().id(), payload);
     }
 
-    pub(super) fn on_message(client: &Rc<Self>, data: JsValue) {
-        if !data.is_object() || client.disposed.get() {
+    pub(super) fn on_message(client: &Rc<Self>, kind: JsValue, from: f64, data: JsValue) {
+        if client.disposed.get() {
             return;
         }
-        let field = |k: &str| Reflect::get(&data, &k.into()).unwrap_or(JsValue::UNDEFINED);
-        let Some(from) = field("from").as_f64() else { return };
-        let payload = field("data").as_string();
+        let payload = data.as_string();
         let marker = payload.as_deref().and_then(Marker::from_record).filter(|m| m.tab == from);
         let heard = |what: Heard| client.tabs.borrow_mut().heard(from, what, now());
-        match (field("type").as_string().as_deref(), payload.as_deref()) {
+        match (kind.as_string().as_deref(), payload.as_deref()) {
             (Some("claiming"), _) => heard(Heard::Claiming),
             (Some("sending"), _) => {
                 if let Some(m) = &marker {
