@@ -83,6 +83,11 @@ pub struct Timer {
 impl Timer {
     /// Starts a timer of `ms` milliseconds.
     pub fn start(ms: f64, on_fire: impl FnOnce() + 'static) -> Self {
+        Self::start_boxed(ms, Box::new(on_fire))
+    }
+
+    /// One copy of the timer's code for every caller's `on_fire`.
+    fn start_boxed(ms: f64, on_fire: Box<dyn FnOnce()>) -> Self {
         let mut settle = None;
         let promise = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
         let fired = Rc::new(Cell::new(false));
