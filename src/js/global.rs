@@ -158,7 +158,11 @@ pub struct Interval {
 impl Interval {
     /// Calls `tick` every `ms` milliseconds.
     pub fn start(ms: f64, tick: impl FnMut() + 'static) -> Self {
-        let callback = Closure::<dyn FnMut()>::new(tick);
+        Self::start_boxed(ms, Box::new(tick))
+    }
+
+    fn start_boxed(ms: f64, tick: Box<dyn FnMut()>) -> Self {
+        let callback = Closure::wrap(tick);
         let handle = set_interval(callback.as_ref().unchecked_ref(), clamp_ms(ms));
         unref(&handle);
         Self { handle, _callback: callback }
@@ -181,8 +185,12 @@ pub struct Listener {
 impl Listener {
     /// Listens to `event` on `target`, if it is an EventTarget.
     pub fn on(target: &JsValue, event: &'static str, handler: impl FnMut() + 'static) -> Option<Self> {
+        Self::on_boxed(target, event, Box::new(handler))
+    }
+
+    fn on_boxed(target: &JsValue, event: &'static str, handler: Box<dyn FnMut()>) -> Option<Self> {
         let add = method(target, "addEventListener")?;
-        let callback = Closure::<dyn FnMut()>::new(handler);
+        let callback = Closure::wrap(handler);
         add.call2(target, &event.into(), callback.as_ref()).ok()?;
         Some(Self { target: target.clone(), event, callback })
     }
