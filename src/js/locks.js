@@ -43,3 +43,18 @@ export function closeChannel(channel) {
   channel.onmessage = null;
   channel.close();
 }
+
+// A wait for another tab's result: settles after `ms`, or sooner at wakePeers(waiters).
+export function waitPeer(waiters, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    waiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export function wakePeers(waiters) {
+  for (const wake of waiters.splice(0)) wake();
+}

@@ -129,8 +129,8 @@ struct Client {
     background: RefCell<Background>,
     /// What this tab knows of the others' refreshes (the rules live in core/tabs.rs).
     tabs: RefCell<Tabs>,
-    /// Resolvers of the waits for another tab's result, called when one arrives.
-    peer_arrived: RefCell<Vec<Function>>,
+    /// The waits for another tab's result: a JS array of wake functions (locks.js).
+    peer_arrived: Array,
     disposed: Cell<bool>,
     /// The session's DPoP key pair and nonces (option `dpop`).
     dpop: Option<DpopSession>,
@@ -185,7 +185,7 @@ impl RefreshClient {
             loading: RefCell::new(None),
             background: RefCell::new(Background::default()),
             tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
-            peer_arrived: RefCell::new(Vec::new()),
+            peer_arrived: Array::new(),
             disposed: Cell::new(false),
             dpop,
         });
@@ -316,9 +316,7 @@ impl RefreshClient {
         for set in &self.client.listeners {
             set.clear();
         }
-        for resolve in self.client.peer_arrived.take() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
+        self.client.wake_peer_waiters();
     }
 }
 

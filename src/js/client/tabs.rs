@@ -15,7 +15,7 @@ use crate::core::error::{Error, ErrorCode};
 use crate::core::secret::RefreshToken;
 use crate::core::session::Session;
 use crate::core::tabs::{fingerprint, Claim, Heard, Marker, Step, HEARTBEAT_MS, LOCK_LINGER_MS};
-use crate::js::global::{sleep, spawn, Interval, Timer};
+use crate::js::global::{sleep, spawn, Interval};
 
 /// How often a tab waiting for the lock asks for it again (with jitter). Waiters poll with
 /// `ifAvailable` rather than queue: a queued request granted to a tab that froze meanwhile
@@ -75,6 +75,10 @@ extern "C" {
     fn post(channel: &JsValue, kind: &str, from: f64, data: Option<&str>);
     #[wasm_bindgen(js_name = closeChannel)]
     pub(super) fn close_channel(channel: &JsValue);
+    #[wasm_bindgen(js_name = waitPeer)]
+    fn wait_peer(waiters: &Array, ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = wakePeers)]
+    pub(super) fn wake_peers(waiters: &Array);
 }
 
 /// Asks for the lock without queueing (see locks.js).
@@ -291,18 +295,10 @@ impl Client {
         if remaining <= 0.0 || self.disposed.get() {
             return;
         }
-        let mut resolve = None;
-        let arrived = Promise::new(&mut |r, _| resolve = Some(r));
-        if let Some(r) = resolve {
-            self.peer_arrived.borrow_mut().push(r);
-        }
-        let timer = Timer::start(remaining, || ());
-        let _ = JsFuture::from(Promise::race(&Array::of2(&arrived, timer.promise()))).await;
+        let _ = JsFuture::from(wait_peer(&self.peer_arrived, remaining)).await;
     }
 
     pub(super) fn wake_peer_waiters(&self) {
-        for resolve in self.peer_arrived.take() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
+        wake_peers(&self.peer_arrived);
     }
 }
