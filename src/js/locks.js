@@ -1,3 +1,7 @@
+// RefreshClient's JS helpers (src/js/client/): the Web Lock, the cross-tab channel, the waits
+// for another tab and the event listeners. Plain JS here is smaller than the same calls made
+// from wasm through bindings.
+//
 // The Web Lock around one refresh request (src/js/client/tabs.rs). Asks without queueing: a
 // queued request granted to a tab that froze meanwhile would hold the lock without ever running.
 // Resolves to the function that releases the lock when it is ours, to null when another tab
@@ -57,4 +61,20 @@ export function waitPeer(waiters, ms) {
 
 export function wakePeers(waiters) {
   for (const wake of waiters.splice(0)) wake();
+}
+
+// RefreshClient's listeners (src/js/client/mod.rs), one Set per event.
+export function listen(set, listener) {
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
+export function emit(set, detail) {
+  // A copy: listeners may unsubscribe while we iterate. A throwing listener must not break
+  // the client or the other listeners.
+  for (const listener of [...set]) {
+    try {
+      listener(detail);
+    } catch {}
+  }
 }

@@ -11,9 +11,8 @@ mod tabs;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Promise, Reflect};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use self::schedule::Background;
@@ -103,6 +102,13 @@ export class RefreshClient {
   dispose(): void;
 }
 "#;
+
+#[wasm_bindgen(module = "/src/js/locks.js")]
+extern "C" {
+    fn listen(set: &js_sys::Set, listener: &JsValue) -> Function;
+    #[wasm_bindgen(js_name = emit)]
+    fn emit_to(set: &js_sys::Set, detail: &JsValue);
+}
 
 const CLIENT_OPTIONS: [&str; 9] =
     ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
@@ -283,11 +289,8 @@ impl RefreshClient {
         if !listener.is_function() {
             return Err(err(Error::invalid_argument("listener", "must be a function")));
         }
-        let set = &self.client.listeners[index];
-        set.add(&listener);
-        // Set.prototype.delete bound to this listener: no Rust closure to leak.
-        let delete: Function = Reflect::get(set, &"delete".into())?.dyn_into()?;
-        Ok(delete.bind1(set, &listener).into())
+        // The unsubscribe function is JS's: no Rust closure to leak.
+        Ok(listen(&self.client.listeners[index], &listener).into())
     }
 
     /// The DPoP key's thumbprint, or null (DPoP off, or the key not loaded yet).
@@ -397,13 +400,7 @@ impl Client {
 
     fn emit(&self, event: &str, detail: JsValue) {
         let Some(index) = EVENTS.iter().position(|e| *e == event) else { return };
-        // A copy: listeners may unsubscribe while we iterate. A throwing listener must not
-        // break the client or the other listeners.
-        for listener in Array::from(&self.listeners[index]).iter() {
-            if let Some(f) = listener.dyn_ref::<Function>() {
-                let _ = f.call1(&JsValue::UNDEFINED, &detail);
-            }
-        }
+        emit_to(&self.listeners[index], &detail);
     }
 
     /// Emits after the current task, so listeners added right after the constructor hear it.
