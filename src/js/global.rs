@@ -174,32 +174,3 @@ impl Drop for Interval {
         clear_interval(&self.handle);
     }
 }
-
-/// An event listener on a global target (`document`, `globalThis`), removed on drop.
-pub struct Listener {
-    target: JsValue,
-    event: &'static str,
-    callback: Closure<dyn FnMut()>,
-}
-
-impl Listener {
-    /// Listens to `event` on `target`, if it is an EventTarget.
-    pub fn on(target: &JsValue, event: &'static str, handler: impl FnMut() + 'static) -> Option<Self> {
-        Self::on_boxed(target, event, Box::new(handler))
-    }
-
-    fn on_boxed(target: &JsValue, event: &'static str, handler: Box<dyn FnMut()>) -> Option<Self> {
-        let add = method(target, "addEventListener")?;
-        let callback = Closure::wrap(handler);
-        add.call2(target, &event.into(), callback.as_ref()).ok()?;
-        Some(Self { target: target.clone(), event, callback })
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Some(remove) = method(&self.target, "removeEventListener") {
-            let _ = remove.call2(&self.target, &self.event.into(), self.callback.as_ref());
-        }
-    }
-}

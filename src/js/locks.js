@@ -78,3 +78,21 @@ export function emit(set, detail) {
     } catch {}
   }
 }
+
+// The 1 s wall-clock check and the page events (src/js/client/schedule.rs); returns the
+// function that stops them all.
+export function watchPage(onPage) {
+  const timer = setInterval(() => onPage(false), 1000);
+  timer.unref?.();
+  const tick = () => onPage(false);
+  const events = [
+    [globalThis.document, "visibilitychange", tick],
+    [globalThis, "pageshow", tick],
+    [globalThis, "online", () => onPage(true)],
+  ].filter(([target]) => typeof target?.addEventListener === "function");
+  for (const [target, type, listener] of events) target.addEventListener(type, listener);
+  return () => {
+    clearInterval(timer);
+    for (const [target, type, listener] of events) target.removeEventListener(type, listener);
+  };
+}

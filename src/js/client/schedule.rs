@@ -5,9 +5,9 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
-use super::tabs::{close_channel, open_channel};
+use super::tabs::{close_channel, open_channel, watch_page};
 use super::{now, Client};
-use crate::js::global::{global, spawn, Interval, Listener, Timer};
+use crate::js::global::{spawn, Timer};
 use crate::core::session::Plan;
 
 /// Timers, listeners and the channel: dropping this stops them all.
@@ -15,14 +15,18 @@ use crate::core::session::Plan;
 pub(super) struct Background {
     /// The armed timer and the moment it is for.
     pub(super) due: Option<(f64, Timer)>,
-    pub(super) interval: Option<Interval>,
-    pub(super) listeners: Vec<Listener>,
+    /// Stops the 1 s check and the page listeners (locks.js), which call `on_page`.
+    pub(super) stop_page: Option<js_sys::Function>,
+    pub(super) on_page: Option<Closure<dyn FnMut(bool)>>,
     pub(super) channel: Option<JsValue>,
     pub(super) on_message: Option<Closure<dyn FnMut(JsValue, f64, JsValue)>>,
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
+        if let Some(stop) = &self.stop_page {
+            let _ = stop.call0(&JsValue::UNDEFINED);
+        }
         if let Some(channel) = &self.channel {
             close_channel(channel);
         }
@@ -33,27 +37,19 @@ impl Client {
     pub(super) fn start_background(client: &Rc<Self>, cross_tab: bool) {
         let mut bg = client.background.borrow_mut();
         let weak = Rc::downgrade(client);
-        let tick = move || {
+        // `online`: the network is back, so a cooldown ends early.
+        let on_page = Closure::<dyn FnMut(bool)>::new(move |online: bool| {
             if let Some(client) = weak.upgrade() {
+                if online {
+                    client.state.borrow_mut().end_cooldown();
+                }
                 Client::tick(&client);
             }
-        };
+        });
         // A wall-clock check every second survives sleep and throttled background tabs,
-        // where one long setTimeout fires late.
-        bg.interval = Some(Interval::start(1_000.0, tick.clone()));
-        let document = global("document");
-        if let Some(doc) = &document {
-            bg.listeners.extend(Listener::on(doc, "visibilitychange", tick.clone()));
-        }
-        let this = js_sys::global().into();
-        bg.listeners.extend(Listener::on(&this, "pageshow", tick.clone()));
-        let weak = Rc::downgrade(client);
-        bg.listeners.extend(Listener::on(&this, "online", move || {
-            if let Some(client) = weak.upgrade() {
-                client.state.borrow_mut().end_cooldown();
-                Client::tick(&client);
-            }
-        }));
+        // where one long setTimeout fires late; so do visibilitychange and pageshow.
+        bg.stop_page = Some(watch_page(&on_page));
+        bg.on_page = Some(on_page);
         if cross_tab {
             let weak = Rc::downgrade(client);
             let on_message = Closure::<dyn FnMut(JsValue, f64, JsValue)>::new(move |kind: JsValue, from: f64, data: JsValue| {

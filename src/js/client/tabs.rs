@@ -75,6 +75,9 @@ extern "C" {
     fn post(channel: &JsValue, kind: &str, from: f64, data: Option<&str>);
     #[wasm_bindgen(js_name = closeChannel)]
     pub(super) fn close_channel(channel: &JsValue);
+    /// The 1 s check and the page events (`on_page(online)`); returns the function that stops them.
+    #[wasm_bindgen(js_name = watchPage)]
+    pub(super) fn watch_page(on_page: &Closure<dyn FnMut(bool)>) -> Function;
     #[wasm_bindgen(js_name = waitPeer)]
     fn wait_peer(waiters: &Array, ms: f64) -> Promise;
     #[wasm_bindgen(js_name = wakePeers)]
