@@ -96,3 +96,16 @@ export function watchPage(onPage) {
     for (const [target, type, listener] of events) target.removeEventListener(type, listener);
   };
 }
+
+// authFetch's request (src/js/client/auth_fetch.rs); undefined where there is no Request.
+export function newRequest(input, init) {
+  return typeof Request === "function" ? new Request(input, init) : undefined;
+}
+
+// One send of authFetch's request: a copy of `request` with the token, through the client's
+// fetch (or the global one).
+export async function sendRequest(fetch, request, token, cookieMode) {
+  const copy = cookieMode ? new Request(request, { credentials: "include" }) : request.clone();
+  if (token !== undefined) copy.headers.set("Authorization", "Bearer " + token);
+  return fetch ? fetch(copy) : globalThis.fetch(copy);
+}
