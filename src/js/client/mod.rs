@@ -159,61 +159,7 @@ impl RefreshClient {
     /// Reads the options and the stored session; starts timers and the cross-tab channel.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<RefreshClient, JsValue> {
-        let mut known = refresh_options();
-        known.extend_from_slice(&CLIENT_OPTIONS);
-        let options = OptionReader::new(&options, "RefreshClient", &known).map_err(err)?;
-        let endpoint = Endpoint::from_options(&options).map_err(err)?;
-        let policy = read_policy(&options).map_err(err)?;
-        let key = options.string("storageKey")?.unwrap_or_else(|| "ida-refresh.session".to_owned());
-        if key.is_empty() {
-            return Err(err(Error::invalid_argument("storageKey", "must be a non-empty string")));
-        }
-        let cross_tab = options.boolean("crossTab")?.unwrap_or(has_global("BroadcastChannel") && !is_node());
-        let seed_refresh = options.string("refreshToken")?;
-        let seed_access = options.string("accessToken")?;
-        if seed_access.is_some() && seed_refresh.is_none() {
-            return Err(err(Error::invalid_argument("accessToken", "needs a refreshToken beside it")));
-        }
-        let seed = match &seed_refresh {
-            Some(rt) => Some(Session::seed(rt, seed_access.as_deref(), now()).map_err(err)?),
-            None => None,
-        };
-        let (store, unavailable) = Store::new(options.get("storage")?, key.clone()).map_err(err)?;
-        let dpop = DpopSession::from_option(options.get("dpop")?, &key).map_err(err)?;
-
-        let client = Rc::new(Client {
-            endpoint,
-            state: RefCell::new(SessionState::new(policy, js_sys::Math::random())),
-            store,
-            session_js: RefCell::new(JsValue::NULL),
-            listeners: [js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED)],
-            flight: RefCell::new(None),
-            loading: RefCell::new(None),
-            background: RefCell::new(Background::default()),
-            tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
-            peer_arrived: Array::new(),
-            disposed: Cell::new(false),
-            dpop,
-        });
-        if let Some(e) = unavailable {
-            client.emit_later("error", to_js(&e, None));
-        }
-        match client.store.read() {
-            Read::Now(stored) => client.finish_load(stored, seed),
-            pending => {
-                let weak = Rc::downgrade(&client);
-                let load = promise(async move {
-                    let Some(client) = weak.upgrade() else { return Ok(JsValue::UNDEFINED) };
-                    let stored = client.store.settle(pending).await;
-                    client.finish_load(stored, seed);
-                    client.loading.borrow_mut().take();
-                    Ok(JsValue::UNDEFINED)
-                });
-                *client.loading.borrow_mut() = Some(load);
-            }
-        }
-        Client::start_background(&client, cross_tab);
-        Ok(RefreshClient { client })
+        Self::create(&options).map_err(err)
     }
 
     /// Refreshes now; concurrent calls share one request.
@@ -320,6 +266,68 @@ impl RefreshClient {
             set.clear();
         }
         self.client.wake_peer_waiters();
+    }
+}
+
+impl RefreshClient {
+    /// The constructor's work. Every failure is a core `Error`, converted to a JS error in one
+    /// place (`new`) rather than at each `?` (each conversion site costs code).
+    fn create(options: &JsValue) -> Result<RefreshClient, Error> {
+        let mut known = refresh_options();
+        known.extend_from_slice(&CLIENT_OPTIONS);
+        let options = OptionReader::new(options, "RefreshClient", &known)?;
+        let endpoint = Endpoint::from_options(&options)?;
+        let policy = read_policy(&options)?;
+        let key = options.string("storageKey")?.unwrap_or_else(|| "ida-refresh.session".to_owned());
+        if key.is_empty() {
+            return Err(Error::invalid_argument("storageKey", "must be a non-empty string"));
+        }
+        let cross_tab = options.boolean("crossTab")?.unwrap_or(has_global("BroadcastChannel") && !is_node());
+        let seed_refresh = options.string("refreshToken")?;
+        let seed_access = options.string("accessToken")?;
+        if seed_access.is_some() && seed_refresh.is_none() {
+            return Err(Error::invalid_argument("accessToken", "needs a refreshToken beside it"));
+        }
+        let seed = match &seed_refresh {
+            Some(rt) => Some(Session::seed(rt, seed_access.as_deref(), now())?),
+            None => None,
+        };
+        let (store, unavailable) = Store::new(options.get("storage")?, key.clone())?;
+        let dpop = DpopSession::from_option(options.get("dpop")?, &key)?;
+
+        let client = Rc::new(Client {
+            endpoint,
+            state: RefCell::new(SessionState::new(policy, js_sys::Math::random())),
+            store,
+            session_js: RefCell::new(JsValue::NULL),
+            listeners: [js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED)],
+            flight: RefCell::new(None),
+            loading: RefCell::new(None),
+            background: RefCell::new(Background::default()),
+            tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
+            peer_arrived: Array::new(),
+            disposed: Cell::new(false),
+            dpop,
+        });
+        if let Some(e) = unavailable {
+            client.emit_later("error", to_js(&e, None));
+        }
+        match client.store.read() {
+            Read::Now(stored) => client.finish_load(stored, seed),
+            pending => {
+                let weak = Rc::downgrade(&client);
+                let load = promise(async move {
+                    let Some(client) = weak.upgrade() else { return Ok(JsValue::UNDEFINED) };
+                    let stored = client.store.settle(pending).await;
+                    client.finish_load(stored, seed);
+                    client.loading.borrow_mut().take();
+                    Ok(JsValue::UNDEFINED)
+                });
+                *client.loading.borrow_mut() = Some(load);
+            }
+        }
+        Client::start_background(&client, cross_tab);
+        Ok(RefreshClient { client })
     }
 }
 
