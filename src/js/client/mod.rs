@@ -199,9 +199,7 @@ impl RefreshClient {
         let client = self.client.clone();
         promise(async move {
             client.ready().await?;
-            let reader = OptionReader::new(&tokens, "setSession()", &["refreshToken", "accessToken"]).map_err(err)?;
-            let refresh = reader.string("refreshToken")?.ok_or_else(|| err(Error::invalid_argument("refreshToken", "must be a non-empty string")))?;
-            let session = Session::seed(&refresh, reader.string("accessToken")?.as_deref(), now()).map_err(err)?;
+            let session = read_tokens(&tokens).map_err(err)?;
             client.state.borrow_mut().replace(Some(session));
             client.session_changed();
             client.persist_and_broadcast().await;
@@ -329,6 +327,13 @@ impl RefreshClient {
         Client::start_background(&client, cross_tab);
         Ok(RefreshClient { client })
     }
+}
+
+/// setSession()'s argument as a session.
+fn read_tokens(tokens: &JsValue) -> Result<Session, Error> {
+    let reader = OptionReader::new(tokens, "setSession()", &["refreshToken", "accessToken"])?;
+    let refresh = reader.string("refreshToken")?.ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))?;
+    Session::seed(&refresh, reader.string("accessToken")?.as_deref(), now())
 }
 
 fn read_policy(options: &OptionReader) -> Result<ClientPolicy, Error> {
