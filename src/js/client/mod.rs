@@ -103,11 +103,14 @@ export class RefreshClient {
 }
 "#;
 
+// `catch` on the helpers whose arguments need no conversion: wasm-bindgen would import those
+// straight from the snippet, by a path tests/build.sh does not rewrite for the CommonJS build.
 #[wasm_bindgen(module = "/src/js/locks.js")]
 extern "C" {
-    fn listen(set: &js_sys::Set, listener: &JsValue) -> Function;
-    #[wasm_bindgen(js_name = emit)]
-    fn emit_to(set: &js_sys::Set, detail: &JsValue);
+    #[wasm_bindgen(catch)]
+    fn listen(set: &js_sys::Set, listener: &JsValue) -> Result<Function, JsValue>;
+    #[wasm_bindgen(catch, js_name = emit)]
+    fn emit_to(set: &js_sys::Set, detail: &JsValue) -> Result<(), JsValue>;
 }
 
 const CLIENT_OPTIONS: [&str; 9] =
@@ -234,7 +237,7 @@ impl RefreshClient {
             return Err(err(Error::invalid_argument("listener", "must be a function")));
         }
         // The unsubscribe function is JS's: no Rust closure to leak.
-        Ok(listen(&self.client.listeners[index], &listener).into())
+        Ok(listen(&self.client.listeners[index], &listener)?.into())
     }
 
     /// The DPoP key's thumbprint, or null (DPoP off, or the key not loaded yet).
@@ -413,7 +416,7 @@ impl Client {
 
     fn emit(&self, event: &str, detail: JsValue) {
         let Some(index) = EVENTS.iter().position(|e| *e == event) else { return };
-        emit_to(&self.listeners[index], &detail);
+        let _ = emit_to(&self.listeners[index], &detail);
     }
 
     /// Emits after the current task, so listeners added right after the constructor hear it.

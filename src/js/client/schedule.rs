@@ -28,7 +28,7 @@ impl Drop for Background {
             let _ = stop.call0(&JsValue::UNDEFINED);
         }
         if let Some(channel) = &self.channel {
-            close_channel(channel);
+            let _ = close_channel(channel);
         }
     }
 }
@@ -48,7 +48,7 @@ impl Client {
         });
         // A wall-clock check every second survives sleep and throttled background tabs,
         // where one long setTimeout fires late; so do visibilitychange and pageshow.
-        bg.stop_page = Some(watch_page(&on_page));
+        bg.stop_page = watch_page(&on_page).ok();
         bg.on_page = Some(on_page);
         if cross_tab {
             let weak = Rc::downgrade(client);

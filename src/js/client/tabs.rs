@@ -73,15 +73,15 @@ extern "C" {
     #[wasm_bindgen(js_name = openChannel)]
     pub(super) fn open_channel(name: &str, on_message: &Closure<dyn FnMut(JsValue, f64, JsValue)>) -> JsValue;
     fn post(channel: &JsValue, kind: &str, from: f64, data: Option<&str>);
-    #[wasm_bindgen(js_name = closeChannel)]
-    pub(super) fn close_channel(channel: &JsValue);
+    #[wasm_bindgen(catch, js_name = closeChannel)]
+    pub(super) fn close_channel(channel: &JsValue) -> Result<(), JsValue>;
     /// The 1 s check and the page events (`on_page(online)`); returns the function that stops them.
-    #[wasm_bindgen(js_name = watchPage)]
-    pub(super) fn watch_page(on_page: &Closure<dyn FnMut(bool)>) -> Function;
-    #[wasm_bindgen(js_name = waitPeer)]
-    fn wait_peer(waiters: &Array, ms: f64) -> Promise;
-    #[wasm_bindgen(js_name = wakePeers)]
-    pub(super) fn wake_peers(waiters: &Array);
+    #[wasm_bindgen(catch, js_name = watchPage)]
+    pub(super) fn watch_page(on_page: &Closure<dyn FnMut(bool)>) -> Result<Function, JsValue>;
+    #[wasm_bindgen(catch, js_name = waitPeer)]
+    fn wait_peer(waiters: &Array, ms: f64) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = wakePeers)]
+    pub(super) fn wake_peers(waiters: &Array) -> Result<(), JsValue>;
 }
 
 /// Asks for the lock without queueing (see locks.js).
@@ -298,10 +298,12 @@ impl Client {
         if remaining <= 0.0 || self.disposed.get() {
             return;
         }
-        let _ = JsFuture::from(wait_peer(&self.peer_arrived, remaining)).await;
+        if let Ok(wait) = wait_peer(&self.peer_arrived, remaining) {
+            let _ = JsFuture::from(wait).await;
+        }
     }
 
     pub(super) fn wake_peer_waiters(&self) {
-        wake_peers(&self.peer_arrived);
+        let _ = wake_peers(&self.peer_arrived);
     }
 }
