@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
-use super::tabs::{close_channel, open_channel, watch_page};
+use super::tabs::{close_channel, open_channel, watch_page, OnMessage};
 use super::{now, Client};
 use crate::js::global::{spawn, Timer};
 use crate::core::session::Plan;
@@ -19,7 +19,7 @@ pub(super) struct Background {
     pub(super) stop_page: Option<js_sys::Function>,
     pub(super) on_page: Option<Closure<dyn FnMut(bool)>>,
     pub(super) channel: Option<JsValue>,
-    pub(super) on_message: Option<Closure<dyn FnMut(JsValue, f64, JsValue)>>,
+    pub(super) on_message: Option<OnMessage>,
 }
 
 impl Drop for Background {
@@ -52,7 +52,7 @@ impl Client {
         bg.on_page = Some(on_page);
         if cross_tab {
             let weak = Rc::downgrade(client);
-            let on_message = Closure::<dyn FnMut(JsValue, f64, JsValue)>::new(move |kind: JsValue, from: f64, data: JsValue| {
+            let on_message = OnMessage::new(move |kind: JsValue, from: f64, data: JsValue| {
                 if let Some(client) = weak.upgrade() {
                     Client::on_message(&client, kind, from, data);
                 }

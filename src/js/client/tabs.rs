@@ -65,13 +65,16 @@ enum LockTry {
     Unsupported,
 }
 
+/// Hears a message from another tab: `(type, from, data)`.
+pub(super) type OnMessage = Closure<dyn FnMut(JsValue, f64, JsValue)>;
+
 #[wasm_bindgen(module = "/src/js/locks.js")]
 extern "C" {
     #[wasm_bindgen(js_name = tryLock)]
     fn try_lock_js(name: &str) -> Promise;
     /// The channel, or undefined; `on_message(type, from, data)` hears each message from another tab.
     #[wasm_bindgen(js_name = openChannel)]
-    pub(super) fn open_channel(name: &str, on_message: &Closure<dyn FnMut(JsValue, f64, JsValue)>) -> JsValue;
+    pub(super) fn open_channel(name: &str, on_message: &OnMessage) -> JsValue;
     fn post(channel: &JsValue, kind: &str, from: f64, data: Option<&str>);
     #[wasm_bindgen(catch, js_name = closeChannel)]
     pub(super) fn close_channel(channel: &JsValue) -> Result<(), JsValue>;
