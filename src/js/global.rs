@@ -83,6 +83,11 @@ pub struct Timer {
 impl Timer {
     /// Starts a timer of `ms` milliseconds.
     pub fn start(ms: f64, on_fire: impl FnOnce() + 'static) -> Self {
+        Self::start_boxed(ms, Box::new(on_fire))
+    }
+
+    /// One copy of the timer's code for every caller's `on_fire`.
+    fn start_boxed(ms: f64, on_fire: Box<dyn FnOnce()>) -> Self {
         let mut settle = None;
         let promise = Promise::new(&mut |resolve, _reject| settle = Some(resolve));
         let fired = Rc::new(Cell::new(false));
@@ -153,7 +158,11 @@ pub struct Interval {
 impl Interval {
     /// Calls `tick` every `ms` milliseconds.
     pub fn start(ms: f64, tick: impl FnMut() + 'static) -> Self {
-        let callback = Closure::<dyn FnMut()>::new(tick);
+        Self::start_boxed(ms, Box::new(tick))
+    }
+
+    fn start_boxed(ms: f64, tick: Box<dyn FnMut()>) -> Self {
+        let callback = Closure::wrap(tick);
         let handle = set_interval(callback.as_ref().unchecked_ref(), clamp_ms(ms));
         unref(&handle);
         Self { handle, _callback: callback }
@@ -163,30 +172,5 @@ impl Interval {
 impl Drop for Interval {
     fn drop(&mut self) {
         clear_interval(&self.handle);
-    }
-}
-
-/// An event listener on a global target (`document`, `globalThis`), removed on drop.
-pub struct Listener {
-    target: JsValue,
-    event: &'static str,
-    callback: Closure<dyn FnMut()>,
-}
-
-impl Listener {
-    /// Listens to `event` on `target`, if it is an EventTarget.
-    pub fn on(target: &JsValue, event: &'static str, handler: impl FnMut() + 'static) -> Option<Self> {
-        let add = method(target, "addEventListener")?;
-        let callback = Closure::<dyn FnMut()>::new(handler);
-        add.call2(target, &event.into(), callback.as_ref()).ok()?;
-        Some(Self { target: target.clone(), event, callback })
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Some(remove) = method(&self.target, "removeEventListener") {
-            let _ = remove.call2(&self.target, &self.event.into(), self.callback.as_ref());
-        }
     }
 }

@@ -12,3 +12,9 @@ export class RefreshError extends Error {
   }
 }
 Object.defineProperty(RefreshError.prototype, "name", { value: "RefreshError", writable: true, configurable: true });
+
+// What src/js/error.rs calls: the fields as arguments, so wasm does not build the details
+// object property by property.
+export function refreshError(message, code, status, retryable, retryAfterMs, serverError, cause) {
+  return new RefreshError(message, { code, status, retryable, retryAfterMs, serverError, cause });
+}

@@ -92,7 +92,7 @@ impl Store {
         let text = |v: JsValue| if v.is_null() || v.is_undefined() { Ok(None) } else { v.as_string().map(Some).ok_or_else(|| storage_error("read")) };
         match &*self.backend.borrow() {
             Backend::Memory => Read::Now(Ok(None)),
-            Backend::Web(storage) => Read::Now(call(storage, "getItem", &[key]).map_err(|_| storage_error("read")).and_then(text)),
+            Backend::Web(storage) => Read::Now(call(storage, "getItem", &key, None).map_err(|_| storage_error("read")).and_then(text)),
             Backend::Adapter { target, get, .. } => match get.call1(target, &key) {
                 Err(_) => Read::Now(Err(storage_error("read"))),
                 Ok(v) => match thenable(&v) {
@@ -134,8 +134,8 @@ impl Store {
         let key = JsValue::from_str(key);
         let outcome = match (&*self.backend.borrow(), record) {
             (Backend::Memory, _) => Ok(JsValue::UNDEFINED),
-            (Backend::Web(storage), Some(r)) => call(storage, "setItem", &[key, r.into()]),
-            (Backend::Web(storage), None) => call(storage, "removeItem", &[key]),
+            (Backend::Web(storage), Some(r)) => call(storage, "setItem", &key, Some(&r.into())),
+            (Backend::Web(storage), None) => call(storage, "removeItem", &key, None),
             (Backend::Adapter { target, set, .. }, Some(r)) => set.call2(target, &key, &r.into()),
             (Backend::Adapter { target, remove, .. }, None) => remove.call1(target, &key),
         };
@@ -160,7 +160,10 @@ pub fn thenable(value: &JsValue) -> Option<Promise> {
     method(value, "then").map(|_| Promise::resolve(value))
 }
 
-fn call(target: &JsValue, name: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+fn call(target: &JsValue, name: &str, key: &JsValue, value: Option<&JsValue>) -> Result<JsValue, JsValue> {
     let f = method(target, name).ok_or(JsValue::UNDEFINED)?;
-    f.apply(target, &args.iter().collect())
+    match value {
+        Some(v) => f.call2(target, key, v),
+        None => f.call1(target, key),
+    }
 }

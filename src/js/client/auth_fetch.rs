@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -10,19 +10,29 @@ use wasm_bindgen_futures::JsFuture;
 use super::{err, Client};
 use crate::core::error::Error;
 use crate::core::session::{Demand, Session};
-use crate::js::global::{global, global_fetch};
+use crate::js::global::global;
+
+#[wasm_bindgen(module = "/src/js/locks.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = newRequest)]
+    fn new_request(input: &JsValue, init: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = sendRequest)]
+    fn send_request(fetch: &JsValue, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Promise;
+}
 
 impl Client {
     // ---- authFetch ------------------------------------------------------------------------
 
     pub(super) async fn auth_fetch(self: &Rc<Self>, input: JsValue, init: JsValue) -> Result<JsValue, JsValue> {
-        let ctor: Function = global("Request").ok_or_else(|| err(Error::invalid_argument("authFetch", "there is no Request here")))?.dyn_into()?;
-        let args = if init.is_undefined() { Array::of1(&input) } else { Array::of2(&input, &init) };
         // Built once and cloned per send, so a request with a body can be replayed.
-        let original: web_sys::Request = Reflect::construct(&ctor, &args)?.dyn_into()?;
+        let original = new_request(&input, &init)?;
+        if original.is_undefined() {
+            return Err(err(Error::invalid_argument("authFetch", "there is no Request here")));
+        }
+        let original: web_sys::Request = original.unchecked_into();
         let token = self.demand(Demand::Token).await?;
         let cookie_mode = self.state.borrow().session().is_some_and(|s| s.cookie_mode);
-        let first = self.send(&ctor, &original.clone()?, token.as_deref(), cookie_mode).await?;
+        let first = self.send(&original.clone()?, token.as_deref(), cookie_mode).await?;
         let had_session = self.state.borrow().session().is_some();
         if first.status() != 401 || !had_session {
             return Ok(first.into());
@@ -36,10 +46,10 @@ impl Client {
             return Ok(first.into());
         }
         let cookie_mode = self.state.borrow().session().is_some_and(|s| s.cookie_mode);
-        Ok(self.send(&ctor, &original, retry_token.as_deref(), cookie_mode).await?.into())
+        Ok(self.send(&original, retry_token.as_deref(), cookie_mode).await?.into())
     }
 
-    pub(super) async fn send(&self, ctor: &Function, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
+    pub(super) async fn send(&self, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
         // A DPoP-bound token goes with `Authorization: DPoP` and a fresh proof per send, once
         // more when a resource server asks for a nonce (dpop.js).
         let dpop_bound = self.state.borrow().session().is_some_and(Session::is_dpop);
@@ -47,20 +57,8 @@ impl Client {
             let send = self.endpoint.transport.fetch.clone().map_or_else(|| global("fetch").unwrap_or_default(), JsValue::from);
             return d.fetch(&send, request, t).await?.dyn_into();
         }
-        let request = if cookie_mode {
-            let init = Object::new();
-            Reflect::set(&init, &"credentials".into(), &"include".into())?;
-            Reflect::construct(ctor, &Array::of2(request, &init))?.dyn_into::<web_sys::Request>()?
-        } else {
-            request.clone()?
-        };
-        if let Some(t) = token {
-            request.headers().set("Authorization", &["Bearer ", t].concat())?;
-        }
-        let pending = match &self.endpoint.transport.fetch {
-            Some(f) => Promise::resolve(&f.call1(&JsValue::UNDEFINED, &request)?),
-            None => global_fetch(&request, &JsValue::UNDEFINED)?,
-        };
+        let fetch = self.endpoint.transport.fetch.clone().map_or(JsValue::UNDEFINED, JsValue::from);
+        let pending = send_request(&fetch, request, token, cookie_mode);
         JsFuture::from(pending).await?.dyn_into()
     }
 }

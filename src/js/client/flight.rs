@@ -1,5 +1,7 @@
 //! The single flight: demands, the refresh series with its retries, storage sync, sign-out.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect};
@@ -17,7 +19,7 @@ impl Client {
     /// Meets a demand: serve, fail at once, or join the single flight.
     pub(super) async fn demand(self: &Rc<Self>, demand: Demand) -> Result<Option<String>, JsValue> {
         let mut plan = self.state.borrow().plan(&demand, now());
-        if plan == Plan::SignedOut && !self.store.is_memory() {
+        if matches!(plan, Plan::SignedOut) && !self.store.is_memory() {
             // Another client (a tab without a channel) may have signed in since.
             self.sync_from_storage().await;
             plan = self.state.borrow().plan(&demand, now());
@@ -27,17 +29,17 @@ impl Client {
             Plan::Serve(t) => {
                 // Traffic starts a due proactive refresh itself, without waiting for it: timers
                 // fire late in a busy event loop or a throttled tab.
-                if !self.disposed.get() && self.state.borrow().tick(now()) == Plan::Refresh {
+                if !self.disposed.get() && matches!(self.state.borrow().tick(now()), Plan::Refresh) {
                     Client::flight_in_background(self);
                 }
                 Ok(token(t))
             }
             Plan::Fail(e) => Err(err(e)),
-            Plan::SignedOut if demand == Demand::Token => Ok(None),
+            Plan::SignedOut if matches!(demand, Demand::Token) => Ok(None),
             Plan::SignedOut => Err(err(Error::invalid_argument("session", "there is no session: call setSession() first"))),
             Plan::End => {
                 self.end_session("invalid_refresh_token").await;
-                if demand == Demand::Token { Ok(None) } else { Err(err(Error::new(ErrorCode::InvalidRefreshToken, "the session has ended"))) }
+                if matches!(demand, Demand::Token) { Ok(None) } else { Err(err(Error::new(ErrorCode::InvalidRefreshToken, "the session has ended"))) }
             }
             Plan::Refresh => {
                 let outcome = JsFuture::from(Client::flight(self)).await;
@@ -46,7 +48,7 @@ impl Client {
                     (Ok(_), Some(s)) => Ok(token(s.access_token)),
                     (Ok(_), None) => Ok(None),
                     // A failed refresh still serves a token that has not expired.
-                    (Err(_), Some(s)) if demand == Demand::Token && s.access_usable(now(), self.state.borrow().policy().margin_ms) => {
+                    (Err(_), Some(s)) if matches!(demand, Demand::Token) && s.access_usable(now(), self.state.borrow().policy().margin_ms) => {
                         Ok(token(s.access_token))
                     }
                     (Err(e), _) => Err(e),
@@ -90,13 +92,15 @@ impl Client {
         let before = self.state.borrow().session().map(|s| (s.refresh_token.clone(), s.updated_at_ms));
         let superseded = |me: &Self| {
             let changed = me.state.borrow().session().map(|s| (s.refresh_token.clone(), s.updated_at_ms)) != before;
-            changed && me.state.borrow().plan(&Demand::Token, now()) != Plan::Refresh
+            changed && !matches!(me.state.borrow().plan(&Demand::Token, now()), Plan::Refresh)
         };
         let mut attempt = 1;
         loop {
             // One turn per request: the lock (if any) is held around this request only, and
             // released during the backoff before a retry.
-            let lock = match self.take_turn(&superseded).await {
+            // Boxed: its state machine stays out of this one's (smaller code).
+            let turn: Pin<Box<dyn Future<Output = Turn> + '_>> = Box::pin(self.take_turn(&superseded));
+            let lock = match turn.await {
                 Turn::Superseded => return Ok(()),
                 Turn::Refused { error, report } => {
                     if report {

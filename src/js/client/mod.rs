@@ -11,9 +11,8 @@ mod tabs;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Promise, Reflect};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use self::schedule::Background;
@@ -104,6 +103,16 @@ export class RefreshClient {
 }
 "#;
 
+// `catch` on the helpers whose arguments need no conversion: wasm-bindgen would import those
+// straight from the snippet, by a path tests/build.sh does not rewrite for the CommonJS build.
+#[wasm_bindgen(module = "/src/js/locks.js")]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn listen(set: &js_sys::Set, listener: &JsValue) -> Result<Function, JsValue>;
+    #[wasm_bindgen(catch, js_name = emit)]
+    fn emit_to(set: &js_sys::Set, detail: &JsValue) -> Result<(), JsValue>;
+}
+
 const CLIENT_OPTIONS: [&str; 9] =
     ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
 const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
@@ -129,8 +138,8 @@ struct Client {
     background: RefCell<Background>,
     /// What this tab knows of the others' refreshes (the rules live in core/tabs.rs).
     tabs: RefCell<Tabs>,
-    /// Resolvers of the waits for another tab's result, called when one arrives.
-    peer_arrived: RefCell<Vec<Function>>,
+    /// The waits for another tab's result: a JS array of wake functions (locks.js).
+    peer_arrived: Array,
     disposed: Cell<bool>,
     /// The session's DPoP key pair and nonces (option `dpop`).
     dpop: Option<DpopSession>,
@@ -153,61 +162,7 @@ impl RefreshClient {
     /// Reads the options and the stored session; starts timers and the cross-tab channel.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<RefreshClient, JsValue> {
-        let mut known = refresh_options();
-        known.extend_from_slice(&CLIENT_OPTIONS);
-        let options = OptionReader::new(&options, "RefreshClient", &known).map_err(err)?;
-        let endpoint = Endpoint::from_options(&options).map_err(err)?;
-        let policy = read_policy(&options).map_err(err)?;
-        let key = options.string("storageKey")?.unwrap_or_else(|| "ida-refresh.session".to_owned());
-        if key.is_empty() {
-            return Err(err(Error::invalid_argument("storageKey", "must be a non-empty string")));
-        }
-        let cross_tab = options.boolean("crossTab")?.unwrap_or(has_global("BroadcastChannel") && !is_node());
-        let seed_refresh = options.string("refreshToken")?;
-        let seed_access = options.string("accessToken")?;
-        if seed_access.is_some() && seed_refresh.is_none() {
-            return Err(err(Error::invalid_argument("accessToken", "needs a refreshToken beside it")));
-        }
-        let seed = match &seed_refresh {
-            Some(rt) => Some(Session::seed(rt, seed_access.as_deref(), now()).map_err(err)?),
-            None => None,
-        };
-        let (store, unavailable) = Store::new(options.get("storage")?, key.clone()).map_err(err)?;
-        let dpop = DpopSession::from_option(options.get("dpop")?, &key).map_err(err)?;
-
-        let client = Rc::new(Client {
-            endpoint,
-            state: RefCell::new(SessionState::new(policy, js_sys::Math::random())),
-            store,
-            session_js: RefCell::new(JsValue::NULL),
-            listeners: [js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED)],
-            flight: RefCell::new(None),
-            loading: RefCell::new(None),
-            background: RefCell::new(Background::default()),
-            tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
-            peer_arrived: RefCell::new(Vec::new()),
-            disposed: Cell::new(false),
-            dpop,
-        });
-        if let Some(e) = unavailable {
-            client.emit_later("error", to_js(&e, None));
-        }
-        match client.store.read() {
-            Read::Now(stored) => client.finish_load(stored, seed),
-            pending => {
-                let weak = Rc::downgrade(&client);
-                let load = promise(async move {
-                    let Some(client) = weak.upgrade() else { return Ok(JsValue::UNDEFINED) };
-                    let stored = client.store.settle(pending).await;
-                    client.finish_load(stored, seed);
-                    client.loading.borrow_mut().take();
-                    Ok(JsValue::UNDEFINED)
-                });
-                *client.loading.borrow_mut() = Some(load);
-            }
-        }
-        Client::start_background(&client, cross_tab);
-        Ok(RefreshClient { client })
+        Self::create(&options).map_err(err)
     }
 
     /// Refreshes now; concurrent calls share one request.
@@ -247,9 +202,7 @@ impl RefreshClient {
         let client = self.client.clone();
         promise(async move {
             client.ready().await?;
-            let reader = OptionReader::new(&tokens, "setSession()", &["refreshToken", "accessToken"]).map_err(err)?;
-            let refresh = reader.string("refreshToken")?.ok_or_else(|| err(Error::invalid_argument("refreshToken", "must be a non-empty string")))?;
-            let session = Session::seed(&refresh, reader.string("accessToken")?.as_deref(), now()).map_err(err)?;
+            let session = read_tokens(&tokens).map_err(err)?;
             client.state.borrow_mut().replace(Some(session));
             client.session_changed();
             client.persist_and_broadcast().await;
@@ -283,11 +236,8 @@ impl RefreshClient {
         if !listener.is_function() {
             return Err(err(Error::invalid_argument("listener", "must be a function")));
         }
-        let set = &self.client.listeners[index];
-        set.add(&listener);
-        // Set.prototype.delete bound to this listener: no Rust closure to leak.
-        let delete: Function = Reflect::get(set, &"delete".into())?.dyn_into()?;
-        Ok(delete.bind1(set, &listener).into())
+        // The unsubscribe function is JS's: no Rust closure to leak.
+        Ok(listen(&self.client.listeners[index], &listener)?.into())
     }
 
     /// The DPoP key's thumbprint, or null (DPoP off, or the key not loaded yet).
@@ -316,10 +266,77 @@ impl RefreshClient {
         for set in &self.client.listeners {
             set.clear();
         }
-        for resolve in self.client.peer_arrived.take() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
+        self.client.wake_peer_waiters();
     }
+}
+
+impl RefreshClient {
+    /// The constructor's work. Every failure is a core `Error`, converted to a JS error in one
+    /// place (`new`) rather than at each `?` (each conversion site costs code).
+    fn create(options: &JsValue) -> Result<RefreshClient, Error> {
+        let mut known = refresh_options();
+        known.extend_from_slice(&CLIENT_OPTIONS);
+        let options = OptionReader::new(options, "RefreshClient", &known)?;
+        let endpoint = Endpoint::from_options(&options)?;
+        let policy = read_policy(&options)?;
+        let key = options.string("storageKey")?.unwrap_or_else(|| "ida-refresh.session".to_owned());
+        if key.is_empty() {
+            return Err(Error::invalid_argument("storageKey", "must be a non-empty string"));
+        }
+        let cross_tab = options.boolean("crossTab")?.unwrap_or(has_global("BroadcastChannel") && !is_node());
+        let seed_refresh = options.string("refreshToken")?;
+        let seed_access = options.string("accessToken")?;
+        if seed_access.is_some() && seed_refresh.is_none() {
+            return Err(Error::invalid_argument("accessToken", "needs a refreshToken beside it"));
+        }
+        let seed = match &seed_refresh {
+            Some(rt) => Some(Session::seed(rt, seed_access.as_deref(), now())?),
+            None => None,
+        };
+        let (store, unavailable) = Store::new(options.get("storage")?, key.clone())?;
+        let dpop = DpopSession::from_option(options.get("dpop")?, &key)?;
+
+        let client = Rc::new(Client {
+            endpoint,
+            state: RefCell::new(SessionState::new(policy, js_sys::Math::random())),
+            store,
+            session_js: RefCell::new(JsValue::NULL),
+            listeners: [js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED), js_sys::Set::new(&JsValue::UNDEFINED)],
+            flight: RefCell::new(None),
+            loading: RefCell::new(None),
+            background: RefCell::new(Background::default()),
+            tabs: RefCell::new(Tabs::new((js_sys::Math::random() * 9_007_199_254_740_991.0).floor())),
+            peer_arrived: Array::new(),
+            disposed: Cell::new(false),
+            dpop,
+        });
+        if let Some(e) = unavailable {
+            client.emit_later("error", to_js(&e, None));
+        }
+        match client.store.read() {
+            Read::Now(stored) => client.finish_load(stored, seed),
+            pending => {
+                let weak = Rc::downgrade(&client);
+                let load = promise(async move {
+                    let Some(client) = weak.upgrade() else { return Ok(JsValue::UNDEFINED) };
+                    let stored = client.store.settle(pending).await;
+                    client.finish_load(stored, seed);
+                    client.loading.borrow_mut().take();
+                    Ok(JsValue::UNDEFINED)
+                });
+                *client.loading.borrow_mut() = Some(load);
+            }
+        }
+        Client::start_background(&client, cross_tab);
+        Ok(RefreshClient { client })
+    }
+}
+
+/// setSession()'s argument as a session.
+fn read_tokens(tokens: &JsValue) -> Result<Session, Error> {
+    let reader = OptionReader::new(tokens, "setSession()", &["refreshToken", "accessToken"])?;
+    let refresh = reader.string("refreshToken")?.ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))?;
+    Session::seed(&refresh, reader.string("accessToken")?.as_deref(), now())
 }
 
 fn read_policy(options: &OptionReader) -> Result<ClientPolicy, Error> {
@@ -399,13 +416,7 @@ impl Client {
 
     fn emit(&self, event: &str, detail: JsValue) {
         let Some(index) = EVENTS.iter().position(|e| *e == event) else { return };
-        // A copy: listeners may unsubscribe while we iterate. A throwing listener must not
-        // break the client or the other listeners.
-        for listener in Array::from(&self.listeners[index]).iter() {
-            if let Some(f) = listener.dyn_ref::<Function>() {
-                let _ = f.call1(&JsValue::UNDEFINED, &detail);
-            }
-        }
+        let _ = emit_to(&self.listeners[index], &detail);
     }
 
     /// Emits after the current task, so listeners added right after the constructor hear it.

@@ -4,10 +4,10 @@
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 
+use super::tabs::{close_channel, open_channel, watch_page, OnMessage};
 use super::{now, Client};
-use crate::js::global::{global, spawn, Interval, Listener, Timer};
+use crate::js::global::{spawn, Timer};
 use crate::core::session::Plan;
 
 /// Timers, listeners and the channel: dropping this stops them all.
@@ -15,17 +15,20 @@ use crate::core::session::Plan;
 pub(super) struct Background {
     /// The armed timer and the moment it is for.
     pub(super) due: Option<(f64, Timer)>,
-    pub(super) interval: Option<Interval>,
-    pub(super) listeners: Vec<Listener>,
-    pub(super) channel: Option<web_sys::BroadcastChannel>,
-    pub(super) on_message: Option<Closure<dyn FnMut(web_sys::MessageEvent)>>,
+    /// Stops the 1 s check and the page listeners (locks.js), which call `on_page`.
+    pub(super) stop_page: Option<js_sys::Function>,
+    pub(super) on_page: Option<Closure<dyn FnMut(bool)>>,
+    pub(super) channel: Option<JsValue>,
+    pub(super) on_message: Option<OnMessage>,
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
+        if let Some(stop) = &self.stop_page {
+            let _ = stop.call0(&JsValue::UNDEFINED);
+        }
         if let Some(channel) = &self.channel {
-            channel.set_onmessage(None);
-            channel.close();
+            let _ = close_channel(channel);
         }
     }
 }
@@ -34,36 +37,28 @@ impl Client {
     pub(super) fn start_background(client: &Rc<Self>, cross_tab: bool) {
         let mut bg = client.background.borrow_mut();
         let weak = Rc::downgrade(client);
-        let tick = move || {
+        // `online`: the network is back, so a cooldown ends early.
+        let on_page = Closure::<dyn FnMut(bool)>::new(move |online: bool| {
             if let Some(client) = weak.upgrade() {
+                if online {
+                    client.state.borrow_mut().end_cooldown();
+                }
                 Client::tick(&client);
             }
-        };
+        });
         // A wall-clock check every second survives sleep and throttled background tabs,
-        // where one long setTimeout fires late.
-        bg.interval = Some(Interval::start(1_000.0, tick.clone()));
-        let document = global("document");
-        if let Some(doc) = &document {
-            bg.listeners.extend(Listener::on(doc, "visibilitychange", tick.clone()));
-        }
-        let this = js_sys::global().into();
-        bg.listeners.extend(Listener::on(&this, "pageshow", tick.clone()));
-        let weak = Rc::downgrade(client);
-        bg.listeners.extend(Listener::on(&this, "online", move || {
-            if let Some(client) = weak.upgrade() {
-                client.state.borrow_mut().end_cooldown();
-                Client::tick(&client);
-            }
-        }));
+        // where one long setTimeout fires late; so do visibilitychange and pageshow.
+        bg.stop_page = watch_page(&on_page).ok();
+        bg.on_page = Some(on_page);
         if cross_tab {
-            if let Ok(channel) = web_sys::BroadcastChannel::new(&["ida-refresh:", client.store.key()].concat()) {
-                let weak = Rc::downgrade(client);
-                let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-                    if let Some(client) = weak.upgrade() {
-                        Client::on_message(&client, event.data());
-                    }
-                });
-                channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            let weak = Rc::downgrade(client);
+            let on_message = OnMessage::new(move |kind: JsValue, from: f64, data: JsValue| {
+                if let Some(client) = weak.upgrade() {
+                    Client::on_message(&client, kind, from, data);
+                }
+            });
+            let channel = open_channel(&["ida-refresh:", client.store.key()].concat(), &on_message);
+            if !channel.is_undefined() {
                 bg.channel = Some(channel);
                 bg.on_message = Some(on_message);
             }

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -15,7 +15,7 @@ use crate::core::error::{Error, ErrorCode};
 use crate::core::secret::RefreshToken;
 use crate::core::session::Session;
 use crate::core::tabs::{fingerprint, Claim, Heard, Marker, Step, HEARTBEAT_MS, LOCK_LINGER_MS};
-use crate::js::global::{sleep, spawn, Interval, Timer};
+use crate::js::global::{sleep, spawn, Interval};
 
 /// How often a tab waiting for the lock asks for it again (with jitter). Waiters poll with
 /// `ifAvailable` rather than queue: a queued request granted to a tab that froze meanwhile
@@ -65,10 +65,26 @@ enum LockTry {
     Unsupported,
 }
 
+/// Hears a message from another tab: `(type, from, data)`.
+pub(super) type OnMessage = Closure<dyn FnMut(JsValue, f64, JsValue)>;
+
 #[wasm_bindgen(module = "/src/js/locks.js")]
 extern "C" {
     #[wasm_bindgen(js_name = tryLock)]
     fn try_lock_js(name: &str) -> Promise;
+    /// The channel, or undefined; `on_message(type, from, data)` hears each message from another tab.
+    #[wasm_bindgen(js_name = openChannel)]
+    pub(super) fn open_channel(name: &str, on_message: &OnMessage) -> JsValue;
+    fn post(channel: &JsValue, kind: &str, from: f64, data: Option<&str>);
+    #[wasm_bindgen(catch, js_name = closeChannel)]
+    pub(super) fn close_channel(channel: &JsValue) -> Result<(), JsValue>;
+    /// The 1 s check and the page events (`on_page(online)`); returns the function that stops them.
+    #[wasm_bindgen(catch, js_name = watchPage)]
+    pub(super) fn watch_page(on_page: &Closure<dyn FnMut(bool)>) -> Result<Function, JsValue>;
+    #[wasm_bindgen(catch, js_name = waitPeer)]
+    fn wait_peer(waiters: &Array, ms: f64) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = wakePeers)]
+    pub(super) fn wake_peers(waiters: &Array) -> Result<(), JsValue>;
 }
 
 /// Asks for the lock without queueing (see locks.js).
@@ -232,25 +248,17 @@ impl Client {
     pub(super) fn broadcast(&self, kind: &str, payload: Option<&str>) {
         let bg = self.background.borrow();
         let Some(channel) = &bg.channel else { return };
-        let message = Object::new();
-        let _ = Reflect::set(&message, &"type".into(), &kind.into());
-        let _ = Reflect::set(&message, &"from".into(), &self.tabs.borrow().id().into());
-        if let Some(p) = payload {
-            let _ = Reflect::set(&message, &"data".into(), &p.into());
-        }
-        let _ = channel.post_message(&message);
+        post(channel, kind, self.tabs.borrow().id(), payload);
     }
 
-    pub(super) fn on_message(client: &Rc<Self>, data: JsValue) {
-        if !data.is_object() || client.disposed.get() {
+    pub(super) fn on_message(client: &Rc<Self>, kind: JsValue, from: f64, data: JsValue) {
+        if client.disposed.get() {
             return;
         }
-        let field = |k: &str| Reflect::get(&data, &k.into()).unwrap_or(JsValue::UNDEFINED);
-        let Some(from) = field("from").as_f64() else { return };
-        let payload = field("data").as_string();
+        let payload = data.as_string();
         let marker = payload.as_deref().and_then(Marker::from_record).filter(|m| m.tab == from);
         let heard = |what: Heard| client.tabs.borrow_mut().heard(from, what, now());
-        match (field("type").as_string().as_deref(), payload.as_deref()) {
+        match (kind.as_string().as_deref(), payload.as_deref()) {
             (Some("claiming"), _) => heard(Heard::Claiming),
             (Some("sending"), _) => {
                 if let Some(m) = &marker {
@@ -293,18 +301,12 @@ impl Client {
         if remaining <= 0.0 || self.disposed.get() {
             return;
         }
-        let mut resolve = None;
-        let arrived = Promise::new(&mut |r, _| resolve = Some(r));
-        if let Some(r) = resolve {
-            self.peer_arrived.borrow_mut().push(r);
+        if let Ok(wait) = wait_peer(&self.peer_arrived, remaining) {
+            let _ = JsFuture::from(wait).await;
         }
-        let timer = Timer::start(remaining, || ());
-        let _ = JsFuture::from(Promise::race(&Array::of2(&arrived, timer.promise()))).await;
     }
 
     pub(super) fn wake_peer_waiters(&self) {
-        for resolve in self.peer_arrived.take() {
-            let _ = resolve.call0(&JsValue::UNDEFINED);
-        }
+        let _ = wake_peers(&self.peer_arrived);
     }
 }
