@@ -115,9 +115,8 @@ async fn read_body_refuses_a_chunk_over_the_cap_before_copying_it() {
             cancel() { s.cancelled = true; },
          }), { headers: { 'content-length': '2' } })",
     );
-    let response = JsFuture::from(Promise::resolve(&fetch.call2(&JsValue::NULL, &"x".into(), &js_sys::Object::new()).expect("fake")))
-        .await
-        .expect("a response");
+    let response =
+        JsFuture::from(Promise::resolve(&fetch.call2(&JsValue::NULL, &"x".into(), &js_sys::Object::new()).expect("fake"))).await.expect("a response");
     let memory = || wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length();
     let before = memory();
     let err = read_body(response.unchecked_ref(), 4096, 5_000).await.err().map(|e| (e.error.code.as_str(), e.error.message));
@@ -130,9 +129,8 @@ async fn read_body_refuses_a_chunk_over_the_cap_before_copying_it() {
 #[wasm_bindgen_test]
 async fn read_body_times_out_and_cancels_the_stream() {
     let (state, fetch) = fake_fetch("(s) => new Response(new ReadableStream({ pull() {}, cancel() { s.cancelled = true; } }))");
-    let response = JsFuture::from(Promise::resolve(&fetch.call2(&JsValue::NULL, &"x".into(), &js_sys::Object::new()).expect("fake")))
-        .await
-        .expect("a response");
+    let response =
+        JsFuture::from(Promise::resolve(&fetch.call2(&JsValue::NULL, &"x".into(), &js_sys::Object::new()).expect("fake"))).await.expect("a response");
     let err = read_body(response.unchecked_ref(), 4096, 50).await.err().map(|e| e.error.code.as_str());
     assert_eq!(err, Some("timeout"));
     turn().await;

@@ -14,7 +14,9 @@ step "native unit tests (cargo test), default and client-only feature sets"
 cargo test --quiet
 cargo test --quiet --no-default-features
 
-step "checks: clippy -D warnings (both feature sets); the core names no wasm-bindgen, js-sys or web-sys"
+step "checks: rustfmt (rustfmt.toml), clippy -D warnings (both feature sets); the core names no wasm-bindgen, js-sys or web-sys"
+cargo fmt --check
+rustfmt --check --edition 2021 tests/fuzz/fuzz_targets/*.rs
 cargo clippy --quiet --all-targets -- -D warnings
 cargo clippy --quiet --all-targets --no-default-features -- -D warnings
 if grep -rnE "wasm_bindgen|js_sys|web_sys" src/core; then echo "src/core must not depend on the JS bindings" >&2; exit 1; fi

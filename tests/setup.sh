@@ -14,6 +14,9 @@ fi
 if ! cargo clippy --version >/dev/null 2>&1; then
   say "adding clippy"; rustup component add clippy
 fi
+if ! cargo fmt --version >/dev/null 2>&1; then
+  say "adding rustfmt"; rustup component add rustfmt
+fi
 # The standard library's source: tests/build.sh rebuilds it without panic messages (smaller wasm).
 if ! rustup component list --installed | grep -q '^rust-src'; then
   say "adding rust-src"; rustup component add rust-src || say "rust-src unavailable: the package builds larger"

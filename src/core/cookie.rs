@@ -86,9 +86,8 @@ fn is_cookie_octet(b: u8) -> bool {
 /// `session_cookie` never has one).
 fn percent_decode(value: &str) -> Option<String> {
     let bytes = value.as_bytes();
-    let escapes_well_formed = bytes.iter().enumerate().filter(|(_, &b)| b == b'%').all(|(i, _)| {
-        bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-    });
+    let escapes_well_formed =
+        bytes.iter().enumerate().filter(|(_, &b)| b == b'%').all(|(i, _)| bytes.get(i + 1..i + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)));
     escapes_well_formed.then(|| percent_encoding::percent_decode_str(value).decode_utf8().ok().map(|v| v.into_owned()))?
 }
 

@@ -137,7 +137,9 @@ mod tests {
     fn rfc7638_thumbprint_encoding_of_the_example_key() {
         // RFC 7638 section 3.1: SHA-256 of the example key's canonical text, and its base64url
         // (the client hashes with WebCrypto and encodes with encode_url).
-        let hash = [55, 54, 203, 177, 120, 124, 184, 48, 156, 119, 238, 140, 55, 5, 197, 225, 111, 251, 158, 133, 151, 21, 144, 31, 30, 76, 89, 177, 17, 130, 245, 123];
+        let hash = [
+            55, 54, 203, 177, 120, 124, 184, 48, 156, 119, 238, 140, 55, 5, 197, 225, 111, 251, 158, 133, 151, 21, 144, 31, 30, 76, 89, 177, 17, 130, 245, 123,
+        ];
         assert_eq!(encode_url(&hash), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
@@ -146,7 +148,6 @@ mod tests {
         assert!(is_nonce("eyJ7S_zG.eyJH0-Z.HX4w-7v") && !is_nonce("") && !is_nonce("a b") && !is_nonce("a\\b"));
         assert!(is_dpop_token_type("dpop") && !is_dpop_token_type("Bearer"));
     }
-
 
     #[test]
     fn htu_drops_query_fragment_and_default_port_and_lowers_scheme_and_host() {

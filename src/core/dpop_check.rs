@@ -439,7 +439,11 @@ mod tests {
 
     fn with(mut base: serde_json::Value, patch: serde_json::Value) -> serde_json::Value {
         for (k, v) in patch.as_object().unwrap() {
-            if v.is_null() { base.as_object_mut().unwrap().remove(k); } else { base[k] = v.clone(); }
+            if v.is_null() {
+                base.as_object_mut().unwrap().remove(k);
+            } else {
+                base[k] = v.clone();
+            }
         }
         base
     }

@@ -2,9 +2,9 @@
 //! arguments, so everything here is tested natively with `cargo test`.
 #![forbid(unsafe_code)]
 
+pub mod base64;
 #[cfg(feature = "gateway")]
 pub mod cookie;
-pub mod base64;
 pub mod dpop;
 #[cfg(feature = "gateway")]
 pub mod dpop_check;

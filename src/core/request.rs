@@ -89,9 +89,7 @@ pub fn percent_encode(value: &str, keep: impl Fn(u8) -> bool, space_as_plus: boo
 pub fn normalize_base_url(base_url: &str) -> Result<String, Error> {
     let trimmed = base_url.trim_end_matches('/');
     let lower = trimmed.to_ascii_lowercase();
-    let has_host = ["http://", "https://"]
-        .iter()
-        .any(|scheme| lower.starts_with(scheme) && lower.len() > scheme.len());
+    let has_host = ["http://", "https://"].iter().any(|scheme| lower.starts_with(scheme) && lower.len() > scheme.len());
     let is_path = base_url.starts_with('/') && !base_url.starts_with("//");
     if !(has_host || is_path) || base_url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::invalid_argument("baseUrl", "must be an http(s) URL or a path starting with /"));
@@ -136,7 +134,12 @@ mod tests {
 
     #[test]
     fn oauth2_form_and_basic_auth() {
-        let mut client = OAuth2Client { token_url: "https://as.example/token".into(), client_id: "app 1".into(), scope: Some("openid offline_access".into()), client_secret: None };
+        let mut client = OAuth2Client {
+            token_url: "https://as.example/token".into(),
+            client_id: "app 1".into(),
+            scope: Some("openid offline_access".into()),
+            client_secret: None,
+        };
         let req = oauth2_refresh_request(&client, &RefreshToken::new("r/t+=&x"));
         assert_eq!(req.body, "grant_type=refresh_token&refresh_token=r%2Ft%2B%3D%26x&client_id=app+1&scope=openid+offline_access");
         assert_eq!((req.content_type, req.authorization.as_deref()), ("application/x-www-form-urlencoded", None));

@@ -74,9 +74,7 @@ pub fn interpret(response: &HttpResponse<'_>, dialect: Dialect, now_ms: f64) -> 
         _ => (ErrorCode::UnexpectedStatus, "the auth server answered with an unexpected status"),
     };
     let retry_after_ms = match code {
-        ErrorCode::RateLimited | ErrorCode::ServerError => {
-            response.retry_after.and_then(|v| parse_retry_after(v, now_ms))
-        }
+        ErrorCode::RateLimited | ErrorCode::ServerError => response.retry_after.and_then(|v| parse_retry_after(v, now_ms)),
         _ => None,
     };
     Err(Error { status: Some(status), retry_after_ms, ..Error::new(code, with_status(message, status, None)) })
@@ -142,9 +140,7 @@ fn parse_tokens(body: &[u8], now_ms: f64) -> Result<TokenSet, Error> {
     }
     let envelope = top.get("data").filter(|d| matches!(d, Json::Object(_)));
     let field = |names: &[&'static str]| -> Option<(&'static str, &Json)> {
-        [Some(&top), envelope].into_iter().flatten().find_map(|obj| {
-            names.iter().find_map(|&n| obj.get(n).filter(|v| !matches!(v, Json::Null)).map(|v| (n, v)))
-        })
+        [Some(&top), envelope].into_iter().flatten().find_map(|obj| names.iter().find_map(|&n| obj.get(n).filter(|v| !matches!(v, Json::Null)).map(|v| (n, v))))
     };
 
     let access = field(&["accessToken", "access_token", "token"]).map(non_empty_string).transpose()?;
@@ -233,7 +229,8 @@ mod tests {
         assert_eq!(t.access_token.unwrap().expose(), "at2");
         assert_eq!(t.expires_at_ms, Some(NOW + 30_000.0));
 
-        for (text, seconds) in [("30", 30.0), (" 30 ", 30.0), ("+30", 30.0), ("030", 30.0), ("30.", 30.0), (".5", 0.5), ("0", 0.0), ("1e2", 100.0), ("00", 0.0)] {
+        for (text, seconds) in [("30", 30.0), (" 30 ", 30.0), ("+30", 30.0), ("030", 30.0), ("30.", 30.0), (".5", 0.5), ("0", 0.0), ("1e2", 100.0), ("00", 0.0)]
+        {
             let t = ok(&format!(r#"{{"expires_in":"{text}"}}"#));
             assert_eq!(t.expires_at_ms, Some(NOW + seconds * 1000.0), "{text:?}");
         }
@@ -283,9 +280,18 @@ mod tests {
     #[test]
     fn bad_shapes_are_bad_response_and_never_echo_values() {
         for body in [
-            "not json", "{", "[]", "\"at\"", "null", r#"{"accessToken":""}"#, r#"{"accessToken":42}"#,
-            r#"{"refreshToken":{"a":1}}"#, r#"{"expiresIn":"soon"}"#, r#"{"expires_in":-5}"#,
-            r#"{"data":{"accessToken":true}}"#, "\u{feff}{}",
+            "not json",
+            "{",
+            "[]",
+            "\"at\"",
+            "null",
+            r#"{"accessToken":""}"#,
+            r#"{"accessToken":42}"#,
+            r#"{"refreshToken":{"a":1}}"#,
+            r#"{"expiresIn":"soon"}"#,
+            r#"{"expires_in":-5}"#,
+            r#"{"data":{"accessToken":true}}"#,
+            "\u{feff}{}",
         ] {
             let e = err(200, None, body);
             assert_eq!(e.code, ErrorCode::BadResponse, "{body}");
@@ -299,9 +305,15 @@ mod tests {
     #[test]
     fn statuses_map_to_codes() {
         for (status, code) in [
-            (400, ErrorCode::InvalidRefreshToken), (401, ErrorCode::InvalidRefreshToken), (403, ErrorCode::InvalidRefreshToken),
-            (429, ErrorCode::RateLimited), (500, ErrorCode::ServerError), (503, ErrorCode::ServerError),
-            (404, ErrorCode::UnexpectedStatus), (302, ErrorCode::UnexpectedStatus), (418, ErrorCode::UnexpectedStatus),
+            (400, ErrorCode::InvalidRefreshToken),
+            (401, ErrorCode::InvalidRefreshToken),
+            (403, ErrorCode::InvalidRefreshToken),
+            (429, ErrorCode::RateLimited),
+            (500, ErrorCode::ServerError),
+            (503, ErrorCode::ServerError),
+            (404, ErrorCode::UnexpectedStatus),
+            (302, ErrorCode::UnexpectedStatus),
+            (418, ErrorCode::UnexpectedStatus),
         ] {
             let e = err(status, None, "");
             assert_eq!((e.code, e.status), (code, Some(status)));
@@ -315,9 +327,12 @@ mod tests {
         assert_eq!((t.token_type.as_deref(), t.scope.as_deref(), t.id_token.as_deref()), (Some("Bearer"), Some("openid offline_access"), Some("i.d.t")));
         let oauth = |status: u16, body: &str| interpret(&HttpResponse { status, retry_after: None, body: body.as_bytes() }, Dialect::OAuth2, NOW).unwrap_err();
         for (name, code) in [
-            ("invalid_grant", ErrorCode::InvalidRefreshToken), ("invalid_client", ErrorCode::InvalidClient),
-            ("unauthorized_client", ErrorCode::UnauthorizedClient), ("invalid_scope", ErrorCode::InvalidScope),
-            ("unsupported_grant_type", ErrorCode::UnsupportedGrantType), ("invalid_request", ErrorCode::InvalidRequest),
+            ("invalid_grant", ErrorCode::InvalidRefreshToken),
+            ("invalid_client", ErrorCode::InvalidClient),
+            ("unauthorized_client", ErrorCode::UnauthorizedClient),
+            ("invalid_scope", ErrorCode::InvalidScope),
+            ("unsupported_grant_type", ErrorCode::UnsupportedGrantType),
+            ("invalid_request", ErrorCode::InvalidRequest),
         ] {
             let e = oauth(400, &format!(r#"{{"error":"{name}","error_description":"token rt_SECRET is bad"}}"#));
             assert_eq!((e.code, e.server_error.as_deref(), e.status), (code, Some(name), Some(400)));

@@ -126,7 +126,9 @@ impl Session {
         if let Some(access) = &self.access_token {
             record.string("accessToken", access.expose());
         }
-        for (name, value) in [("expiresAt", self.expires_at_ms), ("skewMs", Some(self.skew_ms)), ("lifetimeMs", self.lifetime_ms), ("updatedAt", Some(self.updated_at_ms))] {
+        for (name, value) in
+            [("expiresAt", self.expires_at_ms), ("skewMs", Some(self.skew_ms)), ("lifetimeMs", self.lifetime_ms), ("updatedAt", Some(self.updated_at_ms))]
+        {
             if let Some(value) = value {
                 record.integer(name, value);
             }
@@ -598,8 +600,16 @@ mod tests {
         let back = Session::from_record(&dpop.to_record()).unwrap();
         assert!(back.is_dpop() && !s.is_dpop());
         assert_eq!(back, dpop);
-        for bad in ["", "null", "{}", "[]", r#"{"v":2,"refreshToken":"x"}"#, r#"{"v":1,"refreshToken":""}"#,
-                    r#"{"v":1,"refreshToken":"x","accessToken":"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOiJ4In0.c2ln"}"#, r#"{"v":1,"refreshToken":7}"#] {
+        for bad in [
+            "",
+            "null",
+            "{}",
+            "[]",
+            r#"{"v":2,"refreshToken":"x"}"#,
+            r#"{"v":1,"refreshToken":""}"#,
+            r#"{"v":1,"refreshToken":"x","accessToken":"eyJhbGciOiJIUzI1NiJ9.eyJleHAiOiJ4In0.c2ln"}"#,
+            r#"{"v":1,"refreshToken":7}"#,
+        ] {
             assert_eq!(Session::from_record(bad).unwrap_err().code, ErrorCode::StorageError, "{bad}");
         }
     }

@@ -208,9 +208,8 @@ impl Tabs {
     /// marker) keeps the moment we first learned of it; a new one (a retry) starts over.
     fn learn_sent(&mut self, marker: &Marker, now_ms: f64) {
         // Same sender, same token, not later (its clock): the same send, or an older one read late.
-        let known = self.sent_elsewhere.as_ref().is_some_and(|s| {
-            s.marker.token == marker.token && s.marker.tab == marker.tab && marker.at_ms <= s.marker.at_ms
-        });
+        let known =
+            self.sent_elsewhere.as_ref().is_some_and(|s| s.marker.token == marker.token && s.marker.tab == marker.tab && marker.at_ms <= s.marker.at_ms);
         if marker.tab != self.id && !known && self.released.as_ref() != Some(marker) {
             self.sent_elsewhere = Some(SentElsewhere { marker: *marker, learned_at_ms: now_ms });
         }

@@ -88,11 +88,7 @@ pub(crate) mod tests {
     /// A JWT with the given header and payload JSON and a dummy signature.
     pub(crate) fn jwt(header: &str, payload: &str) -> String {
         use base64ct::{Base64UrlUnpadded, Encoding};
-        format!(
-            "{}.{}.c2ln",
-            Base64UrlUnpadded::encode_string(header.as_bytes()),
-            Base64UrlUnpadded::encode_string(payload.as_bytes())
-        )
+        format!("{}.{}.c2ln", Base64UrlUnpadded::encode_string(header.as_bytes()), Base64UrlUnpadded::encode_string(payload.as_bytes()))
     }
 
     const HS: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
@@ -155,11 +151,35 @@ mod agrees_with_jwt_compact {
 
     #[test]
     fn same_expiry_same_verdict() {
-        let headers = [r#"{"alg":"HS256"}"#, r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#, r#"{"alg":"none"}"#, r#"{"alg":"HS256","cty":"JSON"}"#, r#"{"alg":"HS256","cty":null}"#, r#"{"typ":"JWT"}"#, r#"{"alg":1}"#, "[]", r#"{"alg":"HS256","cty":"JWT"}"#];
+        let headers = [
+            r#"{"alg":"HS256"}"#,
+            r#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#,
+            r#"{"alg":"none"}"#,
+            r#"{"alg":"HS256","cty":"JSON"}"#,
+            r#"{"alg":"HS256","cty":null}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":1}"#,
+            "[]",
+            r#"{"alg":"HS256","cty":"JWT"}"#,
+        ];
         let payloads = [
-            r#"{"sub":"u","iat":1700000000,"exp":1700000060}"#, r#"{"exp":1700000060.9,"nbf":1}"#, r#"{"exp":-5}"#, r#"{"exp":0}"#,
-            r#"{"exp":"1"}"#, r#"{"exp":null}"#, r#"{"iat":true}"#, r#"{"exp":1e300}"#, r#"{"exp":1e12}"#, "{}", "[]", "1", "\"x\"",
-            r#"{"a":{"b":[1,2,{"c":null}]},"exp":1700000060}"#, r#"{"big":12345678901234567890123,"exp":2}"#, "{", r#"{"exp":1,"exp":2}"#,
+            r#"{"sub":"u","iat":1700000000,"exp":1700000060}"#,
+            r#"{"exp":1700000060.9,"nbf":1}"#,
+            r#"{"exp":-5}"#,
+            r#"{"exp":0}"#,
+            r#"{"exp":"1"}"#,
+            r#"{"exp":null}"#,
+            r#"{"iat":true}"#,
+            r#"{"exp":1e300}"#,
+            r#"{"exp":1e12}"#,
+            "{}",
+            "[]",
+            "1",
+            "\"x\"",
+            r#"{"a":{"b":[1,2,{"c":null}]},"exp":1700000060}"#,
+            r#"{"big":12345678901234567890123,"exp":2}"#,
+            "{",
+            r#"{"exp":1,"exp":2}"#,
         ];
         for header in headers {
             for payload in payloads {

@@ -236,7 +236,11 @@ pub struct VerifiedClaims {
 impl Token<'_> {
     /// Whether `key` may verify this token: the header's algorithm must be the key's.
     pub fn agrees_with(&self, key: &PublicKey) -> Result<(), Rejection> {
-        if key.alg == self.alg { Ok(()) } else { Err(Rejection::Algorithm) }
+        if key.alg == self.alg {
+            Ok(())
+        } else {
+            Err(Rejection::Algorithm)
+        }
     }
 
     /// Checks an HS256 signature (constant time).
@@ -244,7 +248,11 @@ impl Token<'_> {
         if self.alg != Alg::Hs256 {
             return Err(Rejection::Algorithm);
         }
-        if key.verifies(self.signing_input.as_bytes(), &self.signature) { Ok(()) } else { Err(Rejection::Signature) }
+        if key.verifies(self.signing_input.as_bytes(), &self.signature) {
+            Ok(())
+        } else {
+            Err(Rejection::Signature)
+        }
     }
 
     /// Applies the claim rules to a token whose signature has been verified: `exp` required;
@@ -350,7 +358,11 @@ mod tests {
         let with = |patch: serde_json::Value| {
             let mut c = good_claims();
             for (k, v) in patch.as_object().unwrap() {
-                if v.is_null() { c.as_object_mut().unwrap().remove(k); } else { c[k] = v.clone(); }
+                if v.is_null() {
+                    c.as_object_mut().unwrap().remove(k);
+                } else {
+                    c[k] = v.clone();
+                }
             }
             verify(&hs256(c))
         };
@@ -384,9 +396,16 @@ mod tests {
         for alg in ["none", "None", "NONE", "nOnE", "hs256", "HS384", "RS256", ""] {
             assert!(verify(&with_header(&format!(r#"{{"alg":"{alg}"}}"#))).is_err(), "{alg}");
         }
-        for h in [r#"{"alg":"HS256","crit":["b64"]}"#, r#"{"alg":"HS256","jku":"https://evil/jwks"}"#, r#"{"alg":"HS256","x5u":"https://evil"}"#,
-                  r#"{"alg":"HS256","jwk":{"kty":"oct","k":"AAAA"}}"#, r#"{"alg":"HS256","x5c":[]}"#, r#"{"alg":"HS256","typ":"JOSE+evil"}"#,
-                  r#"{"alg":"HS256","alg":"none"}"#, r#"{"alg":"none","alg":"HS256"}"#] {
+        for h in [
+            r#"{"alg":"HS256","crit":["b64"]}"#,
+            r#"{"alg":"HS256","jku":"https://evil/jwks"}"#,
+            r#"{"alg":"HS256","x5u":"https://evil"}"#,
+            r#"{"alg":"HS256","jwk":{"kty":"oct","k":"AAAA"}}"#,
+            r#"{"alg":"HS256","x5c":[]}"#,
+            r#"{"alg":"HS256","typ":"JOSE+evil"}"#,
+            r#"{"alg":"HS256","alg":"none"}"#,
+            r#"{"alg":"none","alg":"HS256"}"#,
+        ] {
             assert_eq!(verify(&with_header(h)).err(), Some(Rejection::Header), "{h}");
         }
         assert_eq!(verify(&with_header(r#"{"alg":"HS256","typ":"at+jwt"}"#)).err(), Some(Rejection::Signature), "the signature covers the header");
@@ -445,11 +464,23 @@ mod tests {
         use jwt_compact::alg::{Hs256, Hs256Key};
         use jwt_compact::{AlgorithmExt, UntrustedToken};
         let s = NOW / 1000.0;
-        let headers = [r#"{"alg":"HS256"}"#, r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"alg":"HS256","kid":"k"}"#, r#"{"alg":"HS256","kid":3}"#, r#"{"alg":"HS256","typ":7}"#];
+        let headers = [
+            r#"{"alg":"HS256"}"#,
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"alg":"HS256","kid":"k"}"#,
+            r#"{"alg":"HS256","kid":3}"#,
+            r#"{"alg":"HS256","typ":7}"#,
+        ];
         let payloads = [
-            format!(r#"{{"exp":{}}}"#, s + 60.0), format!(r#"{{"exp":{}.5}}"#, s + 60.0), format!(r#"{{"exp":{},"nbf":"x"}}"#, s + 60.0),
-            format!(r#"{{"exp":"{}"}}"#, s + 60.0), "{}".into(), "[]".into(), format!(r#"{{"exp":{},"iat":null}}"#, s + 60.0),
-            format!(r#"{{"exp":{},"exp":{}}}"#, s + 60.0, s + 61.0), r#"{"exp":1e300}"#.into(),
+            format!(r#"{{"exp":{}}}"#, s + 60.0),
+            format!(r#"{{"exp":{}.5}}"#, s + 60.0),
+            format!(r#"{{"exp":{},"nbf":"x"}}"#, s + 60.0),
+            format!(r#"{{"exp":"{}"}}"#, s + 60.0),
+            "{}".into(),
+            "[]".into(),
+            format!(r#"{{"exp":{},"iat":null}}"#, s + 60.0),
+            format!(r#"{{"exp":{},"exp":{}}}"#, s + 60.0, s + 61.0),
+            r#"{"exp":1e300}"#.into(),
         ];
         let key = Hs256Key::new(SECRET);
         let lax = Policy { issuer: None, audience: None, ..policy() };

@@ -68,7 +68,6 @@ export interface RefreshClient {
 }
 "#;
 
-
 fn refused(cause: JsValue) -> JsError {
     JsError { error: Error::new(ErrorCode::DpopError, "the DPoP proof could not be made"), cause: Some(cause) }
 }

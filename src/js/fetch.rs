@@ -34,9 +34,8 @@ impl Transport {
     /// Reads `timeoutMs`, `headers`, `credentials` and `fetch`.
     pub fn from_options(options: &OptionReader) -> Result<Self, Error> {
         let timeout_ms = options.number("timeoutMs")?.map(validate_timeout_ms).transpose()?.unwrap_or(DEFAULT_TIMEOUT_MS);
-        let credentials = options
-            .one_of("credentials", &["omit", "same-origin", "include"])?
-            .and_then(|c| RequestCredentials::from_js_value(&JsValue::from_str(&c)));
+        let credentials =
+            options.one_of("credentials", &["omit", "same-origin", "include"])?.and_then(|c| RequestCredentials::from_js_value(&JsValue::from_str(&c)));
         let fetch = match options.get("fetch")? {
             None => None,
             // A service binding or any object with a fetch() method works as is.
@@ -115,9 +114,7 @@ impl Transport {
         let headers = Headers::new().map_err(network)?;
         let extra = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         for (k, v) in extra.chain(fixed.iter().copied()) {
-            headers
-                .set(k, v)
-                .map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
+            headers.set(k, v).map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
         }
         Ok(headers)
     }
@@ -164,9 +161,7 @@ fn read_headers(value: &JsValue) -> Result<Vec<(String, String)>, Error> {
     for pair in pairs {
         let pair = Array::from(&pair);
         let (k, v) = (pair.get(0).as_string().ok_or_else(bad)?, pair.get(1).as_string().ok_or_else(bad)?);
-        checked
-            .append(&k, &v)
-            .map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
+        checked.append(&k, &v).map_err(|_| Error::invalid_argument("headers", "contains an invalid header name or value"))?;
         out.push((k, v));
     }
     Ok(out)

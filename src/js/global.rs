@@ -45,14 +45,15 @@ pub fn has_global(name: &str) -> bool {
 
 /// Whether this is Node (which has BroadcastChannel, but no tabs).
 pub fn is_node() -> bool {
-    global("process")
-        .and_then(|p| Reflect::get(&p, &"versions".into()).ok())
-        .and_then(|v| Reflect::get(&v, &"node".into()).ok())
-        .is_some_and(|n| n.is_string())
+    global("process").and_then(|p| Reflect::get(&p, &"versions".into()).ok()).and_then(|v| Reflect::get(&v, &"node".into()).ok()).is_some_and(|n| n.is_string())
 }
 
 fn clamp_ms(ms: f64) -> u32 {
-    if ms.is_nan() { 0 } else { ms.clamp(0.0, 2_147_483_647.0) as u32 }
+    if ms.is_nan() {
+        0
+    } else {
+        ms.clamp(0.0, 2_147_483_647.0) as u32
+    }
 }
 
 /// A method of `target`, if it is an object that has one. Checks the type first: a throwing

@@ -1,9 +1,9 @@
 //! Thin wasm-bindgen adapters around the core: JS values, fetch, timers.
 
 pub mod client;
-pub mod dpop;
 #[cfg(feature = "gateway")]
 pub mod crypto;
+pub mod dpop;
 pub mod error;
 pub mod fetch;
 #[cfg(feature = "gateway")]

@@ -42,17 +42,14 @@ impl OptionReader {
     /// The raw value, `None` when absent or `undefined`.
     pub fn get(&self, name: &str) -> Result<Option<JsValue>, Error> {
         let Some(object) = &self.object else { return Ok(None) };
-        let value = Reflect::get(object, &JsValue::from_str(name))
-            .map_err(|_| Error::invalid_argument(&[&self.prefix, name].concat(), "could not be read"))?;
+        let value = Reflect::get(object, &JsValue::from_str(name)).map_err(|_| Error::invalid_argument(&[&self.prefix, name].concat(), "could not be read"))?;
         Ok((!value.is_undefined()).then_some(value))
     }
 
     fn typed<T>(&self, name: &str, expected: &str, cast: impl FnOnce(&JsValue) -> Option<T>) -> Result<Option<T>, Error> {
         match self.get(name)? {
             None => Ok(None),
-            Some(v) => cast(&v)
-                .map(Some)
-                .ok_or_else(|| Error::invalid_argument(&[&self.prefix, name].concat(), &["must be ", expected].concat())),
+            Some(v) => cast(&v).map(Some).ok_or_else(|| Error::invalid_argument(&[&self.prefix, name].concat(), &["must be ", expected].concat())),
         }
     }
 

@@ -6,9 +6,9 @@ use wasm_bindgen::prelude::*;
 use super::dpop::{wants_nonce, DpopSession};
 use super::error::JsError;
 use super::fetch::{RawResponse, Transport, TRANSPORT_OPTIONS};
+use super::global::{has_global, promise};
 use super::options::OptionReader;
 use crate::core::error::Error;
-use super::global::{has_global, promise};
 use crate::core::request::{
     ida_refresh_request, normalize_base_url, oauth2_refresh_request, validate_refresh_token, OAuth2Client, DEFAULT_BASE_URL, MAX_BODY_BYTES,
 };
@@ -113,8 +113,12 @@ impl Endpoint {
         let protocol = match options.one_of("protocol", &["ida", "oauth2"])?.as_deref() {
             Some("oauth2") => {
                 let token_url = options.string("tokenUrl")?.ok_or_else(|| Error::invalid_argument("tokenUrl", "is required with protocol \"oauth2\""))?;
-                let token_url = normalize_base_url(&token_url).map_err(|_| Error::invalid_argument("tokenUrl", "must be an http(s) URL or a path starting with /"))?;
-                let client_id = options.string("clientId")?.filter(|c| !c.is_empty()).ok_or_else(|| Error::invalid_argument("clientId", "is required with protocol \"oauth2\""))?;
+                let token_url =
+                    normalize_base_url(&token_url).map_err(|_| Error::invalid_argument("tokenUrl", "must be an http(s) URL or a path starting with /"))?;
+                let client_id = options
+                    .string("clientId")?
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| Error::invalid_argument("clientId", "is required with protocol \"oauth2\""))?;
                 let client_secret = options.string("clientSecret")?;
                 if client_secret.is_some() && (has_global("document") || has_global("window")) {
                     return Err(Error::invalid_argument("clientSecret", "must not be used where a browser can see it; register a public client"));
@@ -239,12 +243,7 @@ pub fn refresh(refresh_token: JsValue, options: JsValue) -> Promise {
 
 /// `{ accessToken, refreshToken, expiresAt, claims }` as a plain JS object: the shape of both
 /// RefreshResult and Session.
-pub fn tokens_to_js(
-    access: Option<&AccessToken>,
-    refresh: Option<&RefreshToken>,
-    expires_at_ms: Option<f64>,
-    claims: Option<&Claims>,
-) -> JsValue {
+pub fn tokens_to_js(access: Option<&AccessToken>, refresh: Option<&RefreshToken>, expires_at_ms: Option<f64>, claims: Option<&Claims>) -> JsValue {
     let object = Object::new();
     let string = |s: Option<&str>| s.map_or(JsValue::NULL, JsValue::from_str);
     // JSON.parse keeps JS number semantics for claims beyond 2^53 (serde-wasm-bindgen errors).

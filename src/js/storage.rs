@@ -16,7 +16,12 @@ enum Backend {
     /// `localStorage` / `sessionStorage`: getItem / setItem / removeItem, synchronous.
     Web(JsValue),
     /// An app-provided object.
-    Adapter { target: JsValue, get: Function, set: Function, remove: Function },
+    Adapter {
+        target: JsValue,
+        get: Function,
+        set: Function,
+        remove: Function,
+    },
 }
 
 /// The session store of one client.
@@ -51,7 +56,8 @@ impl Store {
                 match global(&name) {
                     Some(storage) => Backend::Web(storage),
                     None => {
-                        unavailable = Some(Error::new(ErrorCode::StorageError, [name.as_str(), " is not available here; the session is kept in memory"].concat()));
+                        unavailable =
+                            Some(Error::new(ErrorCode::StorageError, [name.as_str(), " is not available here; the session is kept in memory"].concat()));
                         Backend::Memory
                     }
                 }
@@ -64,9 +70,7 @@ impl Store {
                     _ => return Err(Error::invalid_argument("storage", "an adapter needs get() and set()/put() and remove()/delete()")),
                 }
             }
-            Some(_) => {
-                return Err(Error::invalid_argument("storage", "must be \"memory\", \"localStorage\", \"sessionStorage\" or an adapter object"))
-            }
+            Some(_) => return Err(Error::invalid_argument("storage", "must be \"memory\", \"localStorage\", \"sessionStorage\" or an adapter object")),
         };
         Ok((Self { key, backend: RefCell::new(backend) }, unavailable))
     }

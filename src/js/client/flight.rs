@@ -39,7 +39,11 @@ impl Client {
             Plan::SignedOut => Err(err(Error::invalid_argument("session", "there is no session: call setSession() first"))),
             Plan::End => {
                 self.end_session("invalid_refresh_token").await;
-                if matches!(demand, Demand::Token) { Ok(None) } else { Err(err(Error::new(ErrorCode::InvalidRefreshToken, "the session has ended"))) }
+                if matches!(demand, Demand::Token) {
+                    Ok(None)
+                } else {
+                    Err(err(Error::new(ErrorCode::InvalidRefreshToken, "the session has ended")))
+                }
             }
             Plan::Refresh => {
                 let outcome = JsFuture::from(Client::flight(self)).await;

@@ -113,8 +113,7 @@ extern "C" {
     fn emit_to(set: &js_sys::Set, detail: &JsValue) -> Result<(), JsValue>;
 }
 
-const CLIENT_OPTIONS: [&str; 9] =
-    ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
+const CLIENT_OPTIONS: [&str; 9] = ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
 const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
 
 /// A session manager for single-page apps (see the TypeScript declaration).
@@ -230,9 +229,10 @@ impl RefreshClient {
 
     /// Subscribes to "refreshed", "signedOut" or "error"; returns the unsubscribe function.
     pub fn on(&self, event: &str, listener: JsValue) -> Result<JsValue, JsValue> {
-        let index = EVENTS.iter().position(|e| *e == event).ok_or_else(|| {
-            err(Error::invalid_argument("event", "must be \"refreshed\", \"signedOut\" or \"error\""))
-        })?;
+        let index = EVENTS
+            .iter()
+            .position(|e| *e == event)
+            .ok_or_else(|| err(Error::invalid_argument("event", "must be \"refreshed\", \"signedOut\" or \"error\"")))?;
         if !listener.is_function() {
             return Err(err(Error::invalid_argument("listener", "must be a function")));
         }
@@ -405,7 +405,6 @@ impl Client {
         Client::reschedule(self);
     }
 
-
     fn session_changed(&self) {
         let js = match self.state.borrow().session() {
             Some(s) => tokens_to_js(s.access_token.as_ref(), Some(&s.refresh_token), s.expires_at_ms, s.claims.as_ref()),
@@ -424,5 +423,4 @@ impl Client {
         let client = self.clone();
         spawn(async move { client.emit(event, detail) });
     }
-
 }

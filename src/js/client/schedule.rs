@@ -7,8 +7,8 @@ use wasm_bindgen::prelude::*;
 
 use super::tabs::{close_channel, open_channel, watch_page, OnMessage};
 use super::{now, Client};
-use crate::js::global::{spawn, Timer};
 use crate::core::session::Plan;
+use crate::js::global::{spawn, Timer};
 
 /// Timers, listeners and the channel: dropping this stops them all.
 #[derive(Default)]
@@ -109,5 +109,4 @@ impl Client {
         });
         client.background.borrow_mut().due = timer;
     }
-
 }

@@ -178,9 +178,7 @@ impl Client {
                         report: first,
                     }
                 }
-                Step::GiveUp => {
-                    return Turn::Refused { error: refused("another tab holds the refresh lock and does not answer"), report: false }
-                }
+                Step::GiveUp => return Turn::Refused { error: refused("another tab holds the refresh lock and does not answer"), report: false },
             }
             self.sync_from_storage().await;
             if superseded(self) {

@@ -7,7 +7,7 @@ use super::super::global::global;
 use super::refresh::{coordinator_call, hex};
 use super::*;
 use crate::core::dpop::htu;
-use crate::core::dpop_check::{need, read_proof, Expected, Mode, Need, Nonces, ProofTiming, ReplayKey, ReplayWindow, Remember, MAX_REMEMBERED};
+use crate::core::dpop_check::{need, read_proof, Expected, Mode, Need, Nonces, ProofTiming, Remember, ReplayKey, ReplayWindow, MAX_REMEMBERED};
 
 /// Imported proof keys kept per isolate (a client keeps its key for a session: most requests
 /// find theirs here; a full cache is emptied and refilled).

@@ -25,8 +25,8 @@ use super::fetch::{response_body, Transport};
 use super::global::{global_fetch, method, promise, sleep};
 use super::options::OptionReader;
 use super::refresh::Endpoint;
-use crate::core::dpop_check::{need, Mode, Need};
 use crate::core::cookie::{clear_cookie, forged, origin_of, read_cookie, session_cookie, strip_cookies, valid_name, SAME_SITE};
+use crate::core::dpop_check::{need, Mode, Need};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::flight::{flight_key, FlightKey, FlightLimits, Flights, Join, Poll, Ticket};
 use crate::core::json::{hex_digit, push_decimal, Json, ObjectWriter};
@@ -135,7 +135,17 @@ extern "C" {
     /// undefined), resolving to what `decide(tokenHolds, proofHolds)` returns.
     #[wasm_bindgen(js_name = verifyProofThen)]
     #[allow(clippy::too_many_arguments)]
-    fn verify_proof_then(token_params: &JsValue, token_key: &JsValue, token_signature: &[u8], token_data: &[u8], params: &JsValue, key: &JsValue, signature: &[u8], data: &[u8], decide: &JsValue) -> Promise;
+    fn verify_proof_then(
+        token_params: &JsValue,
+        token_key: &JsValue,
+        token_signature: &[u8],
+        token_data: &[u8],
+        params: &JsValue,
+        key: &JsValue,
+        signature: &[u8],
+        data: &[u8],
+        decide: &JsValue,
+    ) -> Promise;
 }
 
 /// A JWKS body over this is a failed fetch (bounded on the decoded bytes).
@@ -193,8 +203,12 @@ struct Gateway {
 enum Status {
     Authenticated,
     Refreshed,
-    Unauthenticated { token_presented: bool },
-    Unavailable { retry_after_s: u64 },
+    Unauthenticated {
+        token_presented: bool,
+    },
+    Unavailable {
+        retry_after_s: u64,
+    },
     Forbidden,
     /// 401 with a DPoP challenge.
     DpopRefused(Challenge),
@@ -294,9 +308,7 @@ impl AuthGateway {
     pub fn authenticate(&self, request: Request, ctx: JsValue) -> Promise {
         match self.gateway.decide_now(&request) {
             Fast::Done(outcome) => Promise::resolve(&outcome.to_js()),
-            Fast::Verify { key, signature, data, accepted } => {
-                verify_then(&key.params, &key.key, &signature, data.as_bytes(), accepted.to_js())
-            }
+            Fast::Verify { key, signature, data, accepted } => verify_then(&key.params, &key.key, &signature, data.as_bytes(), accepted.to_js()),
             Fast::VerifyProof { token, key, proof, accepted } => {
                 // Both checks in one JS call; the verdict comes back once, always (so the
                 // closure is never left behind).
@@ -306,8 +318,19 @@ impl AuthGateway {
                     None => (JsValue::UNDEFINED, JsValue::UNDEFINED, Vec::new(), String::new()),
                 };
                 let gw = self.gateway.clone();
-                let decide = Closure::once_into_js(move |token_holds: bool, proof_holds: bool| gw.proof_outcome(token_holds, proof_holds, proof, accepted).to_js());
-                verify_proof_then(&token_params, &token_key, &token_signature, token_data.as_bytes(), &key.params, &key.key, &signature, data.as_bytes(), &decide)
+                let decide =
+                    Closure::once_into_js(move |token_holds: bool, proof_holds: bool| gw.proof_outcome(token_holds, proof_holds, proof, accepted).to_js());
+                verify_proof_then(
+                    &token_params,
+                    &token_key,
+                    &token_signature,
+                    token_data.as_bytes(),
+                    &key.params,
+                    &key.key,
+                    &signature,
+                    data.as_bytes(),
+                    &decide,
+                )
             }
             Fast::Slow => {
                 let gw = self.gateway.clone();
@@ -379,7 +402,11 @@ impl Gateway {
             return Fast::Done(Outcome::only(Status::Forbidden, Vec::new()));
         }
         let Some(token) = token else {
-            return if refresh_cookie.is_some() { Fast::Slow } else { Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: false }, Vec::new())) };
+            return if refresh_cookie.is_some() {
+                Fast::Slow
+            } else {
+                Fast::Done(Outcome::only(Status::Unauthenticated { token_presented: false }, Vec::new()))
+            };
         };
         // With the coordinator, remembering a proof is a call: the async path.
         if presented.dpop_scheme && self.coordinator.is_some() {
@@ -563,13 +590,16 @@ impl Gateway {
         let keys = fetched.and_then(|raw| parse_jwks(&raw.body, &self.policy.algorithms).ok());
         self.keys.borrow_mut().fetched(ticket, keys, now());
     }
-
 }
 
 impl Gateway {
     /// A refused token, in the scheme it came with (RFC 9449 section 7.1).
     fn token_refused(presented: &Presented) -> Status {
-        if presented.dpop_scheme { Status::DpopRefused(Challenge::InvalidToken) } else { Status::Unauthenticated { token_presented: true } }
+        if presented.dpop_scheme {
+            Status::DpopRefused(Challenge::InvalidToken)
+        } else {
+            Status::Unauthenticated { token_presented: true }
+        }
     }
 
     /// The outcome of a DPoP request once both signatures are judged.

@@ -4,9 +4,32 @@ use super::*;
 use crate::core::dpop_check::ProofTiming;
 
 const GATEWAY_OPTIONS: [&str; 26] = [
-    "baseUrl", "protocol", "tokenUrl", "clientId", "scope", "clientSecret", "upstream", "keys", "algorithms", "issuer", "audience",
-    "leewaySeconds", "cookies", "stripHeaders", "refreshTimeoutMs", "refreshCookieMaxAgeSeconds", "coordinator", "fetch", "headers",
-    "jwksCooldownSeconds", "allowedOrigins", "dpop", "publicOrigin", "dpopMaxAgeSeconds", "dpopNonce", "dpopNonceSecret",
+    "baseUrl",
+    "protocol",
+    "tokenUrl",
+    "clientId",
+    "scope",
+    "clientSecret",
+    "upstream",
+    "keys",
+    "algorithms",
+    "issuer",
+    "audience",
+    "leewaySeconds",
+    "cookies",
+    "stripHeaders",
+    "refreshTimeoutMs",
+    "refreshCookieMaxAgeSeconds",
+    "coordinator",
+    "fetch",
+    "headers",
+    "jwksCooldownSeconds",
+    "allowedOrigins",
+    "dpop",
+    "publicOrigin",
+    "dpopMaxAgeSeconds",
+    "dpopNonce",
+    "dpopNonceSecret",
 ];
 impl Gateway {
     pub(super) fn from_options(value: &JsValue) -> Result<Self, Error> {
@@ -17,9 +40,10 @@ impl Gateway {
         let endpoint = Endpoint { protocol: endpoint.protocol, transport: transport.clone() };
 
         let upstream = match options.get("upstream")? {
-            Some(v) if v.is_string() => Upstream::Origin(normalize_base_url(&v.as_string().unwrap_or_default()).map_err(|_| {
-                Error::invalid_argument("upstream", "must be an http(s) URL or an object with fetch()")
-            })?),
+            Some(v) if v.is_string() => Upstream::Origin(
+                normalize_base_url(&v.as_string().unwrap_or_default())
+                    .map_err(|_| Error::invalid_argument("upstream", "must be an http(s) URL or an object with fetch()"))?,
+            ),
             Some(v) => Upstream::Binding(
                 method(&v, "fetch")
                     .map(|f| f.bind0(&v))
@@ -171,7 +195,11 @@ fn read_algorithms(options: &OptionReader) -> Result<Vec<Alg>, Error> {
         return Err(bad());
     }
     let algs: Vec<Alg> = Array::from(&value).iter().map(|a| a.as_string().and_then(|s| Alg::from_name(&s)).ok_or_else(bad)).collect::<Result<_, _>>()?;
-    if algs.is_empty() { Err(bad()) } else { Ok(algs) }
+    if algs.is_empty() {
+        Err(bad())
+    } else {
+        Ok(algs)
+    }
 }
 
 /// An optional array of strings.

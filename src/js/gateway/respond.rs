@@ -9,10 +9,7 @@ impl Gateway {
         let until = until_s(now());
         let refresh = tokens.refresh_token.as_ref().map_or(old_refresh, |t| t.expose());
         let access = tokens.access_token.as_ref().map_or("", |t| t.expose());
-        vec![
-            session_cookie(&self.cookies.access, access, &self.cookies.same_site, tokens.expires_at_ms.map_or(300, until)),
-            self.refresh_cookie(refresh),
-        ]
+        vec![session_cookie(&self.cookies.access, access, &self.cookies.same_site, tokens.expires_at_ms.map_or(300, until)), self.refresh_cookie(refresh)]
     }
 
     /// The refresh cookie alone: Max-Age from the token's own `exp` when it is a JWT.
@@ -23,7 +20,15 @@ impl Gateway {
 
     /// The request to forward: a fresh Authorization, the client's identity headers and the
     /// gateway's cookies removed, the URL moved to the origin. Built in one JS call.
-    pub(super) fn forward(&self, request: &Request, token: &str, claims: VerifiedClaims, status: Status, set_cookies: Vec<String>, presented: &Presented) -> Outcome {
+    pub(super) fn forward(
+        &self,
+        request: &Request,
+        token: &str,
+        claims: VerifiedClaims,
+        status: Status,
+        set_cookies: Vec<String>,
+        presented: &Presented,
+    ) -> Outcome {
         let (cookie_header, bearer) = (presented.cookie_header.as_str(), presented.bearer && matches!(status, Status::Authenticated));
         let own = [self.cookies.access.as_str(), self.cookies.refresh.as_str()];
         let cookie = if own.iter().any(|name| cookie_header.contains(name)) {
