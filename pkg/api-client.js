@@ -11,8 +11,8 @@ export class AuthGateway {
     throw new RefreshError("AuthGateway: is not in the browser build; it runs in edge workers and Node", { code: "invalid_argument" });
   }
 }
-// DPoP: the building blocks are in dpop.js, which encodes through the wasm's sync exports.
+// DPoP: the building blocks are in platform.js, which encodes through the wasm's sync exports.
 import * as wasm from "./wasm-client/ida_refresh.js";
-import { dpopWire } from "./wasm-client/dpop.js";
+import { dpopWire } from "./wasm-client/platform.js";
 dpopWire(wasm);
-export { createDpopKeyPair, createDpopProof, dpopThumbprint } from "./wasm-client/dpop.js";
+export { createDpopKeyPair, createDpopProof, dpopThumbprint } from "./wasm-client/platform.js";

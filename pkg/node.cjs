@@ -6,7 +6,7 @@
 "use strict";
 const wasm = require("./wasm-node/ida_refresh.js");
 const { refresh, RefreshClient, AuthGateway } = wasm;
-const { dpopWire, createDpopKeyPair, createDpopProof, dpopThumbprint } = require("./wasm-node/dpop.js");
+const { dpopWire, createDpopKeyPair, createDpopProof, dpopThumbprint } = require("./wasm-node/platform.js");
 dpopWire(wasm);
 const { RefreshError } = require("./wasm-node/refresh-error.js");
 

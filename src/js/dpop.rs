@@ -1,4 +1,4 @@
-//! DPoP (RFC 9449) for the client side. src/js/dpop.js awaits WebCrypto and the key store and
+//! DPoP (RFC 9449) for the client side. src/js/platform.js awaits WebCrypto and the key store and
 //! keeps nonces; everything it encodes or decides comes from the sync functions here (exported to
 //! it through `dpopWire`, not to apps), which hand over to `core::dpop`. Rust keeps no async DPoP
 //! step of its own beyond awaiting one promise per request: in wasm each async step costs a state
@@ -16,9 +16,9 @@ use crate::core::error::{Error, ErrorCode};
 use crate::core::json::Json;
 use crate::core::jwk::{public_jwk, KeyType};
 
-#[wasm_bindgen(module = "/src/js/dpop.js")]
+#[wasm_bindgen(module = "/src/js/platform.js")]
 extern "C" {
-    /// dpop.js's DPoP state of one refresh() call or one RefreshClient.
+    /// platform.js's DPoP state of one refresh() call or one RefreshClient.
     pub type DpopSession;
     /// `None` when `fixed` and `option` are both absent or false; throws for a malformed option.
     #[wasm_bindgen(js_name = dpopSession, catch)]
@@ -122,7 +122,7 @@ pub fn wants_nonce(error: &Error, sent: Option<&str>, kept: Option<&str>) -> boo
     error.code == ErrorCode::DpopError && error.server_error.as_deref() == Some("use_dpop_nonce") && sent.is_some() && sent == kept
 }
 
-// ---- the sync functions dpop.js calls (wired by the package entries) ----------------------
+// ---- the sync functions platform.js calls (wired by the package entries) ----------------------
 
 /// The RFC 7638 text of an exported public JWK; refuses what is not an ES256 (P-256) key.
 #[wasm_bindgen(js_name = dpopPublicJwk, skip_typescript)]
@@ -134,7 +134,7 @@ pub fn dpop_public_jwk(exported: &str) -> Result<String, JsValue> {
 }
 
 /// `base64url(header).base64url(claims)` of a proof (`core::dpop::proof_signing_input`). An
-/// empty `ath` or `nonce` is none (dpop.js passes them so: fewer conversions in the build).
+/// empty `ath` or `nonce` is none (platform.js passes them so: fewer conversions in the build).
 #[wasm_bindgen(js_name = dpopSigningInput, skip_typescript)]
 pub fn dpop_signing_input(jwk: &str, htm: &str, htu: &str, jti: &[u8], ath: &[u8], nonce: &str) -> Result<String, JsValue> {
     let claims = ProofClaims { htm, htu, now_ms: js_sys::Date::now(), jti, ath: (!ath.is_empty()).then_some(ath), nonce: (!nonce.is_empty()).then_some(nonce) };

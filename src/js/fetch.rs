@@ -218,9 +218,9 @@ impl Drop for AbortOnDrop {
     }
 }
 
-#[wasm_bindgen(module = "/src/js/body.js")]
+#[wasm_bindgen(module = "/src/js/platform.js")]
 extern "C" {
-    /// The body up to `cap` decoded bytes, in one promise (see body.js).
+    /// The body up to `cap` decoded bytes, in one promise (see platform.js).
     #[wasm_bindgen(js_name = readCapped)]
     fn read_capped_js(body: &JsValue, cap: u32, signal: Option<&AbortSignal>, refuse: bool) -> Promise;
 }

@@ -37,7 +37,7 @@ test("npm pack: the tarball carries the entries, the wasm and the types", () => 
   const installed = path.join(app, "node_modules/ida-refresh");
   for (const f of ["package.json", "node.js", "node.cjs", "workerd.js", "browser.js", "web.js", "api.js", "coordinator.js",
     "index.d.ts", "node.d.cts", "browser.d.ts", "workerd.d.ts", "web.d.ts", "coordinator.d.ts", "refresh-error.d.ts",
-    "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/gateway.js", "wasm/body.js", "wasm-client/body.js", "wasm-node/body.js", "wasm/locks.js", "wasm-client/locks.js", "wasm-node/locks.js", "wasm-node/gateway.js", "wasm/dpop.js", "wasm-client/dpop.js", "wasm-node/dpop.js", "wasm/ida_refresh.d.ts",
+    "wasm/ida_refresh_bg.wasm", "wasm/ida_refresh.js", "wasm/refresh-error.js", "wasm/gateway.js", "wasm/platform.js", "wasm-client/platform.js", "wasm-node/platform.js", "wasm-node/gateway.js", "wasm/ida_refresh.d.ts",
     "wasm-client/ida_refresh_bg.wasm", "wasm-client/ida_refresh.js", "api-client.js",
     "wasm-node/ida_refresh.js", "wasm-node/refresh-error.js", "wasm-node/package.json", "wasm-node/ida_refresh.d.ts", "wasm-node/refresh-error.d.ts",
     "examples/gateway/worker.js"]) {

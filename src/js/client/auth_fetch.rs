@@ -12,7 +12,7 @@ use crate::core::error::Error;
 use crate::core::session::{Demand, Session};
 use crate::js::global::global;
 
-#[wasm_bindgen(module = "/src/js/locks.js")]
+#[wasm_bindgen(module = "/src/js/platform.js")]
 extern "C" {
     #[wasm_bindgen(catch, js_name = newRequest)]
     fn new_request(input: &JsValue, init: &JsValue) -> Result<JsValue, JsValue>;
@@ -51,7 +51,7 @@ impl Client {
 
     pub(super) async fn send(&self, request: &web_sys::Request, token: Option<&str>, cookie_mode: bool) -> Result<web_sys::Response, JsValue> {
         // A DPoP-bound token goes with `Authorization: DPoP` and a fresh proof per send, once
-        // more when a resource server asks for a nonce (dpop.js).
+        // more when a resource server asks for a nonce (platform.js).
         let dpop_bound = self.state.borrow().session().is_some_and(Session::is_dpop);
         if let (Some(d), Some(t), true) = (&self.dpop, token, dpop_bound) {
             let send = self.endpoint.transport.fetch.clone().map_or_else(|| global("fetch").unwrap_or_default(), JsValue::from);

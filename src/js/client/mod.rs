@@ -105,7 +105,7 @@ export class RefreshClient {
 
 // `catch` on the helpers whose arguments need no conversion: wasm-bindgen would import those
 // straight from the snippet, by a path tests/build.sh does not rewrite for the CommonJS build.
-#[wasm_bindgen(module = "/src/js/locks.js")]
+#[wasm_bindgen(module = "/src/js/platform.js")]
 extern "C" {
     #[wasm_bindgen(catch)]
     fn listen(set: &js_sys::Set, listener: &JsValue) -> Result<Function, JsValue>;
@@ -137,7 +137,7 @@ struct Client {
     background: RefCell<Background>,
     /// What this tab knows of the others' refreshes (the rules live in core/tabs.rs).
     tabs: RefCell<Tabs>,
-    /// The waits for another tab's result: a JS array of wake functions (locks.js).
+    /// The waits for another tab's result: a JS array of wake functions (platform.js).
     peer_arrived: Array,
     disposed: Cell<bool>,
     /// The session's DPoP key pair and nonces (option `dpop`).

@@ -15,7 +15,7 @@ use crate::js::global::{spawn, Timer};
 pub(super) struct Background {
     /// The armed timer and the moment it is for.
     pub(super) due: Option<(f64, Timer)>,
-    /// Stops the 1 s check and the page listeners (locks.js), which call `on_page`.
+    /// Stops the 1 s check and the page listeners (platform.js), which call `on_page`.
     pub(super) stop_page: Option<js_sys::Function>,
     pub(super) on_page: Option<Closure<dyn FnMut(bool)>>,
     pub(super) channel: Option<JsValue>,

@@ -68,7 +68,7 @@ enum LockTry {
 /// Hears a message from another tab: `(type, from, data)`.
 pub(super) type OnMessage = Closure<dyn FnMut(JsValue, f64, JsValue)>;
 
-#[wasm_bindgen(module = "/src/js/locks.js")]
+#[wasm_bindgen(module = "/src/js/platform.js")]
 extern "C" {
     #[wasm_bindgen(js_name = tryLock)]
     fn try_lock_js(name: &str) -> Promise;
@@ -87,7 +87,7 @@ extern "C" {
     pub(super) fn wake_peers(waiters: &Array) -> Result<(), JsValue>;
 }
 
-/// Asks for the lock without queueing (see locks.js).
+/// Asks for the lock without queueing (see platform.js).
 async fn try_lock(name: &str) -> LockTry {
     match JsFuture::from(try_lock_js(name)).await {
         Ok(release) if release.is_function() => LockTry::Held(HeldLock { release: release.unchecked_into() }),

@@ -1,3 +1,171 @@
+// The JS side of the Rust adapters (src/js/), one module so the package and the test pages load
+// one file for all of it: a response body read under its cap (fetch.rs), RefreshClient's Web
+// Lock, channel, waits and listeners (client/), and DPoP's WebCrypto and key store (dpop.rs).
+// (Several snippet files also meant several parallel module requests at page load, which the
+// wasm-bindgen test runner's server, tiny_http, sometimes leaves unanswered past four.)
+
+// A response body read as a stream, counting decoded bytes, in one call from Rust
+// (src/js/fetch.rs): a chunk's bytes reach wasm memory only once the whole body is known to be
+// within the cap. Resolves to the bytes, to null when they pass `cap` or `refuse` is set (the
+// stream is cancelled), or to undefined when `body` is not a byte stream; rejects as the stream
+// errors (a connection reset mid-body). An abort of `signal` cancels the stream.
+export async function readCapped(body, cap, signal, refuse) {
+  let reader;
+  try {
+    reader = body.getReader();
+  } catch {
+    return undefined;
+  }
+  const stop = () => {
+    Promise.resolve(reader.cancel()).catch(() => {});
+  };
+  if (refuse) {
+    stop();
+    return null;
+  }
+  signal?.addEventListener("abort", stop, { once: true });
+  const chunks = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!(value instanceof Uint8Array)) {
+        stop();
+        return undefined;
+      }
+      size += value.byteLength;
+      if (size > cap) {
+        stop();
+        return null;
+      }
+      chunks.push(value);
+    }
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+// RefreshClient's JS helpers (src/js/client/): the Web Lock, the cross-tab channel, the waits
+// for another tab and the event listeners. Plain JS here is smaller than the same calls made
+// from wasm through bindings.
+//
+// The Web Lock around one refresh request (src/js/client/tabs.rs). Asks without queueing: a
+// queued request granted to a tab that froze meanwhile would hold the lock without ever running.
+// Resolves to the function that releases the lock when it is ours, to null when another tab
+// holds it, and to undefined where there are no usable Web Locks (Node, old browsers).
+export function tryLock(name) {
+  return new Promise((resolve) => {
+    const locks = globalThis.navigator?.locks;
+    if (typeof locks?.request !== "function") return resolve(undefined);
+    let release;
+    const held = new Promise((r) => (release = r));
+    locks
+      .request(name, { ifAvailable: true }, (lock) => {
+        resolve(lock ? release : null);
+        return lock ? held : undefined;
+      })
+      .catch(() => resolve(null));
+  }).catch(() => undefined);
+}
+
+// The cross-tab channel (src/js/client/tabs.rs), here rather than through typed bindings: fewer
+// imports and no message objects built field by field in wasm. Messages are { type, from, data }.
+// Undefined where BroadcastChannel cannot be opened.
+export function openChannel(name, onMessage) {
+  try {
+    const channel = new BroadcastChannel(name);
+    channel.onmessage = (e) => {
+      const m = e.data;
+      if (m && typeof m === "object" && typeof m.from === "number") onMessage(m.type, m.from, m.data);
+    };
+    return channel;
+  } catch {
+    return undefined;
+  }
+}
+
+export function post(channel, type, from, data) {
+  try {
+    channel.postMessage({ type, from, data });
+  } catch {}
+}
+
+export function closeChannel(channel) {
+  channel.onmessage = null;
+  channel.close();
+}
+
+// A wait for another tab's result: settles after `ms`, or sooner at wakePeers(waiters).
+export function waitPeer(waiters, ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    waiters.push(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export function wakePeers(waiters) {
+  for (const wake of waiters.splice(0)) wake();
+}
+
+// RefreshClient's listeners (src/js/client/mod.rs), one Set per event.
+export function listen(set, listener) {
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
+export function emit(set, detail) {
+  // A copy: listeners may unsubscribe while we iterate. A throwing listener must not break
+  // the client or the other listeners.
+  for (const listener of [...set]) {
+    try {
+      listener(detail);
+    } catch {}
+  }
+}
+
+// The 1 s wall-clock check and the page events (src/js/client/schedule.rs); returns the
+// function that stops them all.
+export function watchPage(onPage) {
+  const timer = setInterval(() => onPage(false), 1000);
+  timer.unref?.();
+  const tick = () => onPage(false);
+  const events = [
+    [globalThis.document, "visibilitychange", tick],
+    [globalThis, "pageshow", tick],
+    [globalThis, "online", () => onPage(true)],
+  ].filter(([target]) => typeof target?.addEventListener === "function");
+  for (const [target, type, listener] of events) target.addEventListener(type, listener);
+  return () => {
+    clearInterval(timer);
+    for (const [target, type, listener] of events) target.removeEventListener(type, listener);
+  };
+}
+
+// authFetch's request (src/js/client/auth_fetch.rs); undefined where there is no Request.
+export function newRequest(input, init) {
+  return typeof Request === "function" ? new Request(input, init) : undefined;
+}
+
+// One send of authFetch's request: a copy of `request` with the token, through the client's
+// fetch (or the global one).
+export async function sendRequest(fetch, request, token, cookieMode) {
+  const copy = cookieMode ? new Request(request, { credentials: "include" }) : request.clone();
+  if (token !== undefined) copy.headers.set("Authorization", "Bearer " + token);
+  return fetch ? fetch(copy) : globalThis.fetch(copy);
+}
+
 // DPoP (RFC 9449) through the platform. WebCrypto makes keys, signs and hashes; IndexedDB (or the
 // app's key store) keeps a RefreshClient's key pair (CryptoKey objects are structured-cloneable,
 // and a non-extractable private key stays so), and the nonces of RFC 9449 sections 8 and 9 are
