@@ -221,6 +221,9 @@ pub struct SessionState {
     last_error: Option<Error>,
     refused: Option<Error>,
     epoch: u64,
+    /// When the session last ended (here or in another tab): nothing last updated before then
+    /// is adopted, so a refresh answered just before a sign-out cannot bring the session back.
+    ended_at_ms: f64,
     /// Per-client random in [0, 1): spreads proactive refreshes of several tabs over a quarter
     /// of the margin, so the first tab's result usually reaches the others in time.
     jitter: f64,
@@ -229,7 +232,7 @@ pub struct SessionState {
 impl SessionState {
     /// An empty state.
     pub fn new(policy: ClientPolicy, jitter: f64) -> Self {
-        Self { policy, session: None, cooldown_until_ms: None, last_error: None, refused: None, epoch: 0, jitter: jitter.clamp(0.0, 1.0) }
+        Self { policy, session: None, cooldown_until_ms: None, last_error: None, refused: None, epoch: 0, ended_at_ms: f64::NEG_INFINITY, jitter: jitter.clamp(0.0, 1.0) }
     }
 
     /// The current session.
@@ -327,13 +330,26 @@ impl SessionState {
         self.refused = None;
     }
 
-    /// A session seen in storage or sent by another tab. Taken when it differs and is not
-    /// older than ours; returns whether it was.
+    /// The session ended at `at_ms`, here or in another tab that said when: a new epoch, and
+    /// from now on no session last updated before `at_ms` is adopted. A session set after
+    /// `at_ms` (a sign-in that crossed the message) stays; returns whether ours ended.
+    pub fn end(&mut self, at_ms: f64) -> bool {
+        self.ended_at_ms = self.ended_at_ms.max(at_ms);
+        if self.session.as_ref().is_some_and(|s| s.updated_at_ms > at_ms) {
+            return false;
+        }
+        self.replace(None);
+        true
+    }
+
+    /// A session seen in storage or sent by another tab. Taken when it differs, is not older
+    /// than ours and not older than the last sign-out; returns whether it was.
     pub fn adopt(&mut self, incoming: Session) -> bool {
-        let newer = match &self.session {
-            Some(current) => *current != incoming && incoming.updated_at_ms >= current.updated_at_ms,
-            None => true,
-        };
+        let newer = incoming.updated_at_ms >= self.ended_at_ms
+            && match &self.session {
+                Some(current) => *current != incoming && incoming.updated_at_ms >= current.updated_at_ms,
+                None => true,
+            };
         if newer {
             if self.session.as_ref().is_none_or(|s| s.refresh_token != incoming.refresh_token) {
                 self.refused = None;
@@ -587,6 +603,22 @@ mod tests {
         state.replace(None);
         assert_ne!(state.epoch(), e);
         assert_eq!(state.plan(&Demand::Token, T0), Plan::SignedOut);
+    }
+
+    #[test]
+    fn a_session_from_before_a_sign_out_never_comes_back() {
+        let mut state = state_with_fresh_session();
+        let refreshed_elsewhere = state.session().unwrap().clone();
+        let signed_out_at = refreshed_elsewhere.updated_at_ms + 5.0;
+        let e = state.epoch();
+        assert!(state.end(signed_out_at));
+        assert_ne!(state.epoch(), e);
+        assert!(!state.adopt(refreshed_elsewhere.clone()), "a refresh answered before the sign-out, arriving after it");
+        let signed_in_again = Session::seed("rt-new", None, signed_out_at + 1.0).unwrap();
+        assert!(state.adopt(signed_in_again.clone()));
+        assert!(!state.end(signed_out_at), "a sign-in after the sign-out survives its late message");
+        assert_eq!(state.session(), Some(&signed_in_again));
+        assert!(!state.adopt(refreshed_elsewhere), "the later message did not lower the mark");
     }
 
     #[test]

@@ -127,12 +127,12 @@ impl Client {
                     self.declare_unspent(&sent).await;
                 }
             }
+            // Storage is read again: a tab that rotated during our request wins.
+            self.sync_from_storage().await;
             if self.state.borrow().epoch() != epoch {
                 // Signed out or replaced meanwhile: this answer belongs to a session that is gone.
                 return outcome.map(drop);
             }
-            // Storage is read again: a tab that rotated during our request wins.
-            self.sync_from_storage().await;
             let current = self.state.borrow().session().cloned();
             if current.as_ref().is_some_and(|c| c.refresh_token != sent) {
                 return Ok(());
@@ -219,15 +219,23 @@ impl Client {
         let record = self.state.borrow().session().map(Session::to_record);
         match record {
             Some(r) => self.broadcast("session", Some(&r)),
-            None => self.broadcast("signedOut", None),
+            None => self.broadcast("signedOut", Some(&now().to_string())),
         }
     }
 
     /// Ends the session: memory and storage cleared, other tabs told (unless they told us),
     /// `signedOut` emitted.
     pub(super) async fn end_session(self: &Rc<Self>, reason: &str) {
+        self.end_session_at(reason, now()).await;
+    }
+
+    /// Ends the session as of `at_ms` (when another tab signed out): a session set here since
+    /// stays, and none older is adopted again.
+    pub(super) async fn end_session_at(self: &Rc<Self>, reason: &str, at_ms: f64) {
         let had_session = self.state.borrow().session().is_some();
-        self.state.borrow_mut().replace(None);
+        if !self.state.borrow_mut().end(at_ms) {
+            return;
+        }
         self.session_changed();
         self.persist().await;
         self.clear_marker().await;
@@ -238,7 +246,7 @@ impl Client {
             }
         }
         if reason != "otherTab" {
-            self.broadcast("signedOut", None);
+            self.broadcast("signedOut", Some(&at_ms.to_string()));
         }
         Client::reschedule(self);
         if had_session {

@@ -286,8 +286,10 @@ impl Client {
             (Some("signedOut"), _) => {
                 heard(Heard::Done);
                 client.wake_peer_waiters();
+                // When it signed out (a peer without a time: on arrival).
+                let at = payload.as_deref().and_then(|p| p.parse::<f64>().ok()).filter(|t| t.is_finite()).unwrap_or_else(now);
                 let me = client.clone();
-                spawn(async move { me.end_session("otherTab").await });
+                spawn(async move { me.end_session_at("otherTab", at).await });
             }
             _ => {}
         }
