@@ -232,7 +232,16 @@ pub struct SessionState {
 impl SessionState {
     /// An empty state.
     pub fn new(policy: ClientPolicy, jitter: f64) -> Self {
-        Self { policy, session: None, cooldown_until_ms: None, last_error: None, refused: None, epoch: 0, ended_at_ms: f64::NEG_INFINITY, jitter: jitter.clamp(0.0, 1.0) }
+        Self {
+            policy,
+            session: None,
+            cooldown_until_ms: None,
+            last_error: None,
+            refused: None,
+            epoch: 0,
+            ended_at_ms: f64::NEG_INFINITY,
+            jitter: jitter.clamp(0.0, 1.0),
+        }
     }
 
     /// The current session.
@@ -343,9 +352,10 @@ impl SessionState {
     }
 
     /// A session seen in storage or sent by another tab. Taken when it differs, is not older
-    /// than ours and not older than the last sign-out; returns whether it was.
+    /// than ours and is newer than the last sign-out (the same millisecond counts as before:
+    /// `Date.now()` is coarse); returns whether it was.
     pub fn adopt(&mut self, incoming: Session) -> bool {
-        let newer = incoming.updated_at_ms >= self.ended_at_ms
+        let newer = incoming.updated_at_ms > self.ended_at_ms
             && match &self.session {
                 Some(current) => *current != incoming && incoming.updated_at_ms >= current.updated_at_ms,
                 None => true,
@@ -614,6 +624,8 @@ mod tests {
         assert!(state.end(signed_out_at));
         assert_ne!(state.epoch(), e);
         assert!(!state.adopt(refreshed_elsewhere.clone()), "a refresh answered before the sign-out, arriving after it");
+        let same_ms = Session { updated_at_ms: signed_out_at, ..refreshed_elsewhere.clone() };
+        assert!(!state.adopt(same_ms), "answered in the millisecond of the sign-out");
         let signed_in_again = Session::seed("rt-new", None, signed_out_at + 1.0).unwrap();
         assert!(state.adopt(signed_in_again.clone()));
         assert!(!state.end(signed_out_at), "a sign-in after the sign-out survives its late message");

@@ -85,7 +85,7 @@ export function openChannel(name, onMessage) {
     const channel = new BroadcastChannel(name);
     channel.onmessage = (e) => {
       const m = e.data;
-      if (m && typeof m === "object" && typeof m.from === "number") onMessage(m.type, m.from, m.data);
+      if (m && typeof m === "object" && typeof m.from === "number") onMessage(m.type, m.from, m.data, m.at);
     };
     return channel;
   } catch {
@@ -95,7 +95,7 @@ export function openChannel(name, onMessage) {
 
 export function post(channel, type, from, data) {
   try {
-    channel.postMessage({ type, from, data });
+    channel.postMessage({ type, from, data, at: Date.now() });
   } catch {}
 }
 

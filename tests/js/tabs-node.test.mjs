@@ -73,3 +73,36 @@ test("Node, crossTab off: storage alone (figures only; see the README)", async (
   const r = await run(false);
   assert.ok(r.refreshRequests >= 3, `the clients refreshed (${r.refreshRequests})`);
 });
+
+// Client A's refresh is answered, stored and posted; client B signs out in that same task, before
+// A's message reaches it. B must stay signed out, A must follow, and storage must end empty: B
+// once adopted A's late session and wrote it back (a sign-out undone by a refresh in flight).
+test("Node, crossTab on: a refresh answered just before another client's signOut does not bring the session back", async () => {
+  const s = await dev.mint({ ttlSeconds: 60 });
+  const storage = kv();
+  const storageKey = "node-tabs-signout-race";
+  const a = new RefreshClient({ baseUrl: dev.base, storage, storageKey, crossTab: true, refreshToken: s.refreshToken, accessToken: s.accessToken });
+  await a.getAccessToken();
+  const b = new RefreshClient({ baseUrl: dev.base, storage, storageKey, crossTab: true });
+  // Disposed whatever happens: an open channel would keep the test process alive.
+  try {
+    assert.ok(await b.getAccessToken(), "B loaded the session from storage");
+    const signedOut = { a: [], b: [] };
+    a.on("signedOut", (e) => signedOut.a.push(e.reason));
+    b.on("signedOut", (e) => signedOut.b.push(e.reason));
+    let bSignOut;
+    a.on("refreshed", () => (bSignOut ??= b.signOut()));
+    await a.refresh();
+    await bSignOut;
+    // A's "session" message and B's "signedOut" message are both delivered by now.
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(signedOut, { a: ["otherTab"], b: ["signOut"] });
+    assert.equal(b.session, null, "B stays signed out");
+    assert.equal(a.session, null, "A follows B's sign-out");
+    assert.equal(await storage.get(storageKey), null, "nothing written back");
+    assert.equal(await b.getAccessToken(), null, "and B does not load it again");
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+});

@@ -219,7 +219,7 @@ impl Client {
         let record = self.state.borrow().session().map(Session::to_record);
         match record {
             Some(r) => self.broadcast("session", Some(&r)),
-            None => self.broadcast("signedOut", Some(&now().to_string())),
+            None => self.broadcast("signedOut", None),
         }
     }
 
@@ -246,7 +246,7 @@ impl Client {
             }
         }
         if reason != "otherTab" {
-            self.broadcast("signedOut", Some(&at_ms.to_string()));
+            self.broadcast("signedOut", None);
         }
         Client::reschedule(self);
         if had_session {

@@ -52,9 +52,9 @@ impl Client {
         bg.on_page = Some(on_page);
         if cross_tab {
             let weak = Rc::downgrade(client);
-            let on_message = OnMessage::new(move |kind: JsValue, from: f64, data: JsValue| {
+            let on_message = OnMessage::new(move |kind: JsValue, from: f64, data: JsValue, at: JsValue| {
                 if let Some(client) = weak.upgrade() {
-                    Client::on_message(&client, kind, from, data);
+                    Client::on_message(&client, kind, from, data, at.as_f64());
                 }
             });
             let channel = open_channel(&["ida-refresh:", client.store.key()].concat(), &on_message);

@@ -66,13 +66,13 @@ enum LockTry {
 }
 
 /// Hears a message from another tab: `(type, from, data)`.
-pub(super) type OnMessage = Closure<dyn FnMut(JsValue, f64, JsValue)>;
+pub(super) type OnMessage = Closure<dyn FnMut(JsValue, f64, JsValue, JsValue)>;
 
 #[wasm_bindgen(module = "/src/js/platform.js")]
 extern "C" {
     #[wasm_bindgen(js_name = tryLock)]
     fn try_lock_js(name: &str) -> Promise;
-    /// The channel, or undefined; `on_message(type, from, data)` hears each message from another tab.
+    /// The channel, or undefined; `on_message(type, from, data, at)` hears each message from another tab (`at`: its Date.now()).
     #[wasm_bindgen(js_name = openChannel)]
     pub(super) fn open_channel(name: &str, on_message: &OnMessage) -> JsValue;
     fn post(channel: &JsValue, kind: &str, from: f64, data: Option<&str>);
@@ -249,7 +249,7 @@ impl Client {
         post(channel, kind, self.tabs.borrow().id(), payload);
     }
 
-    pub(super) fn on_message(client: &Rc<Self>, kind: JsValue, from: f64, data: JsValue) {
+    pub(super) fn on_message(client: &Rc<Self>, kind: JsValue, from: f64, data: JsValue, sent_at: Option<f64>) {
         if client.disposed.get() {
             return;
         }
@@ -286,8 +286,8 @@ impl Client {
             (Some("signedOut"), _) => {
                 heard(Heard::Done);
                 client.wake_peer_waiters();
-                // When it signed out (a peer without a time: on arrival).
-                let at = payload.as_deref().and_then(|p| p.parse::<f64>().ok()).filter(|t| t.is_finite()).unwrap_or_else(now);
+                // As of when it was said (a peer that did not say: on arrival).
+                let at = sent_at.filter(|t| t.is_finite()).unwrap_or_else(now);
                 let me = client.clone();
                 spawn(async move { me.end_session_at("otherTab", at).await });
             }
