@@ -60,6 +60,17 @@ impl Session {
         })
     }
 
+    /// A seeded session's `token_type`, as the app knows it (a DPoP-bound session's first
+    /// request then says DPoP instead of learning it from a refused Bearer one).
+    pub fn with_token_type(self, token_type: Option<String>) -> Result<Self, Error> {
+        match token_type {
+            Some(t) if !t.eq_ignore_ascii_case("Bearer") && !super::dpop::is_dpop_token_type(&t) => {
+                Err(Error::invalid_argument("tokenType", "must be \"Bearer\" or \"DPoP\""))
+            }
+            token_type => Ok(Self { token_type, ..self }),
+        }
+    }
+
     /// The session after a successful refresh. A response without a refresh token keeps the
     /// current one; a response without an access token means cookie mode.
     pub fn after_refresh(&self, tokens: TokenSet, date_header_ms: Option<f64>, received_at_ms: f64) -> Self {
@@ -662,6 +673,11 @@ mod tests {
     fn seeds_are_validated() {
         assert!(Session::seed("", None, T0).is_err());
         assert!(Session::seed("rt", Some(""), T0).is_err());
+        let seed = || Session::seed("rt", None, T0).unwrap();
+        assert!(seed().with_token_type(Some("dpop".into())).unwrap().is_dpop());
+        assert!(!seed().with_token_type(Some("Bearer".into())).unwrap().is_dpop());
+        assert!(!seed().with_token_type(None).unwrap().is_dpop());
+        assert_eq!(seed().with_token_type(Some("MAC".into())).unwrap_err().code, ErrorCode::InvalidArgument);
         let bad_claims = jwt(r#"{"alg":"HS256"}"#, r#"{"exp":"soon"}"#);
         assert!(Session::seed("rt", Some(&bad_claims), T0).unwrap_err().message.starts_with("accessToken"));
     }

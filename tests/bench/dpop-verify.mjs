@@ -13,10 +13,10 @@
 // the median of per-round paired ratios with their spread. --quick = --n 20 --rounds 1
 // --warmup 20 (a smoke run: figures are not meaningful).
 import crypto from "node:crypto";
-import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, startWorkerd } from "../js/harness.mjs";
+import { ROOT } from "../js/harness.mjs";
+import { startBenchWorkerd } from "./workerd-bench.mjs";
 import { paired, opsCell, ratioCell, spreadCell } from "./stats.mjs";
 import { joseDpopVerifier } from "./dpop-jose.js";
 
@@ -63,28 +63,11 @@ const tokens = Object.fromEntries(ALL_ALGS.map((a) => [a, token(a)]));
 // ---- workerd ------------------------------------------------------------------------------
 
 async function inWorkerd() {
-  const extra = [{ name: "dpop/index.js", file: path.join(ROOT, "tests/node_modules/dpop/build/index.js") }, { name: "dpop-jose.js", file: path.join(ROOT, "tests/bench/dpop-jose.js") }];
-  const joseDir = path.join(ROOT, "tests/node_modules/jose/dist/webapi");
-  const walk = (dir) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (e.name.endsWith(".js")) extra.push({ name: `jose/${path.relative(joseDir, full)}`, file: full });
-    }
-  };
-  walk(joseDir);
-  const worker = await startWorkerd(path.join(ROOT, "tests/bench/dpop-worker.js"), {
-    bindings: [`(name = "BENCH", text = ${JSON.stringify(JSON.stringify({ asJwk, proofKeys, tokens }))})`],
-    extraModules: extra,
-  });
-  const call = async (q) => {
-    const t0 = performance.now();
-    const r = await fetch(`${worker.url}/?${q}`);
-    const body = await r.text();
-    const ms = performance.now() - t0;
-    if (r.status !== 200) throw new Error(`workerd answered ${r.status} to ${q}: ${body}\n${worker.log().slice(-2000)}`);
-    return { ms, body };
-  };
+  const worker = await startBenchWorkerd("dpop-worker.js", { asJwk, proofKeys, tokens }, [
+    { name: "dpop/index.js", file: path.join(ROOT, "tests/node_modules/dpop/build/index.js") },
+    { name: "dpop-jose.js", file: path.join(ROOT, "tests/bench/dpop-jose.js") },
+  ]);
+  const { call } = worker;
   const run = async (lib, alg, n) => {
     await call(`make=${alg}&n=${n}`);
     const empty = await call("noop");

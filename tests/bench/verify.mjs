@@ -18,10 +18,8 @@
 // before it; in Node it is timed in-process. Prints a markdown table on stdout, progress on
 // stderr. --quick = --n 20 --rounds 1 --warmup 20 (a smoke run: figures are not meaningful).
 import crypto from "node:crypto";
-import fs from "node:fs";
 import os from "node:os";
-import path from "node:path";
-import { ROOT, startWorkerd } from "../js/harness.mjs";
+import { startBenchWorkerd } from "./workerd-bench.mjs";
 import { paired, opsCell, ratioCell, spreadCell } from "./stats.mjs";
 
 const argv = process.argv.slice(2);
@@ -75,28 +73,8 @@ const tokens = Object.fromEntries(ALL_ALGS.map((a) => [a, token(a)]));
 
 async function inWorkerd() {
   // The worker imports "./jose/index.js": jose's web build, module by module.
-  const joseDir = path.join(ROOT, "tests/node_modules/jose/dist/webapi");
-  const extra = [];
-  const walk = (dir) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, e.name);
-      if (e.isDirectory()) walk(full);
-      else if (e.name.endsWith(".js")) extra.push({ name: `jose/${path.relative(joseDir, full)}`, file: full });
-    }
-  };
-  walk(joseDir);
-  const worker = await startWorkerd(path.join(ROOT, "tests/bench/verify-worker.js"), {
-    bindings: [`(name = "BENCH", text = ${JSON.stringify(JSON.stringify({ secret, jwks, tokens }))})`],
-    extraModules: extra,
-  });
-  const call = async (q) => {
-    const t0 = performance.now();
-    const r = await fetch(`${worker.url}/?${q}`);
-    const body = await r.text();
-    const ms = performance.now() - t0;
-    if (r.status !== 200) throw new Error(`workerd answered ${r.status} to ${q}: ${body}\n${worker.log().slice(-2000)}`);
-    return { ms, body };
-  };
+  const worker = await startBenchWorkerd("verify-worker.js", { secret, jwks, tokens });
+  const { call } = worker;
   const results = {};
   // "+" in a query string reads as a space: names are encoded ("jose+forward" was once timed
   // as plain jose that way).

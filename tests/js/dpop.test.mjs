@@ -402,6 +402,18 @@ test("dpop: the dev server binds a DPoP session to the key: refresh and /me need
       assert.equal(r.tokenType, "DPoP");
       assert.equal(r.dpopNonce === null, !dpopNonce);
       client.dispose();
+
+      // Tokens the app already holds, seeded with their type: the first authFetch says DPoP (no
+      // refused Bearer call, no refresh to learn it); a type other than Bearer or DPoP is refused.
+      const seeded = new lib.RefreshClient({ baseUrl, dpop: { keyStore: store }, autoRefresh: false });
+      await seeded.setSession({ refreshToken: r.refreshToken, accessToken: r.accessToken, tokenType: r.tokenType });
+      const before = (await (await fetch(`${baseUrl}/dev/stats?family=${created.family}`)).json()).refreshRequests;
+      const seededMe = await seeded.authFetch(`${baseUrl}/me`);
+      assert.equal(seededMe.status, 200);
+      assert.equal((await (await fetch(`${baseUrl}/dev/stats?family=${created.family}`)).json()).refreshRequests, before, "no refresh");
+      assert.equal((await outcome(seeded.setSession({ refreshToken: r.refreshToken, tokenType: "MAC" }))).code, "invalid_argument");
+      assert.equal((await outcome(seeded.setSession({ tokenType: "DPoP" }))).code, "invalid_argument");
+      seeded.dispose();
     }
   } finally {
     await server.close();

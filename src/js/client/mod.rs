@@ -58,6 +58,8 @@ export interface RefreshClientOptions extends Omit<RefreshOptions, "dpop" | "dpo
   refreshToken?: string;
   /** Seeds the session's access token (with refreshToken) when storage holds none. */
   accessToken?: string;
+  /** The seeded access token's type (default: Bearer until the first refresh says). */
+  tokenType?: "Bearer" | "DPoP";
   /** Where the session is kept (default "memory"). */
   storage?: "memory" | "localStorage" | "sessionStorage" | StorageAdapter;
   /** Storage key and BroadcastChannel name (default "ida-refresh.session"). */
@@ -91,7 +93,7 @@ export class RefreshClient {
   /** fetch with `Authorization: Bearer`; on a 401 refreshes once and retries once. */
   authFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
   /** Replaces the session (and ends any cooldown). */
-  setSession(tokens: { refreshToken: string; accessToken?: string }): Promise<void>;
+  setSession(tokens: { refreshToken: string; accessToken?: string; tokenType?: "Bearer" | "DPoP" }): Promise<void>;
   /** The current session, or null. */
   readonly session: Session | null;
   /** Ends the session here and in every other tab. */
@@ -113,7 +115,8 @@ extern "C" {
     fn emit_to(set: &js_sys::Set, detail: &JsValue) -> Result<(), JsValue>;
 }
 
-const CLIENT_OPTIONS: [&str; 9] = ["refreshToken", "accessToken", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
+const CLIENT_OPTIONS: [&str; 10] =
+    ["refreshToken", "accessToken", "tokenType", "storage", "storageKey", "autoRefresh", "refreshMarginSeconds", "retry", "crossTab", "dpop"];
 const EVENTS: [&str; 3] = ["refreshed", "signedOut", "error"];
 
 /// A session manager for single-page apps (see the TypeScript declaration).
@@ -284,15 +287,7 @@ impl RefreshClient {
             return Err(Error::invalid_argument("storageKey", "must be a non-empty string"));
         }
         let cross_tab = options.boolean("crossTab")?.unwrap_or(has_global("BroadcastChannel") && !is_node());
-        let seed_refresh = options.string("refreshToken")?;
-        let seed_access = options.string("accessToken")?;
-        if seed_access.is_some() && seed_refresh.is_none() {
-            return Err(Error::invalid_argument("accessToken", "needs a refreshToken beside it"));
-        }
-        let seed = match &seed_refresh {
-            Some(rt) => Some(Session::seed(rt, seed_access.as_deref(), now())?),
-            None => None,
-        };
+        let seed = read_seed(&options)?;
         let (store, unavailable) = Store::new(options.get("storage")?, key.clone())?;
         let dpop = DpopSession::from_option(options.get("dpop")?, &key)?;
 
@@ -334,9 +329,21 @@ impl RefreshClient {
 
 /// setSession()'s argument as a session.
 fn read_tokens(tokens: &JsValue) -> Result<Session, Error> {
-    let reader = OptionReader::new(tokens, "setSession()", &["refreshToken", "accessToken"])?;
-    let refresh = reader.string("refreshToken")?.ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))?;
-    Session::seed(&refresh, reader.string("accessToken")?.as_deref(), now())
+    let reader = OptionReader::new(tokens, "setSession()", &["refreshToken", "accessToken", "tokenType"])?;
+    read_seed(&reader)?.ok_or_else(|| Error::invalid_argument("refreshToken", "must be a non-empty string"))
+}
+
+/// The tokens the app already holds (constructor seeds, setSession()), if any.
+fn read_seed(reader: &OptionReader) -> Result<Option<Session>, Error> {
+    let access = reader.string("accessToken")?;
+    let token_type = reader.string("tokenType")?;
+    let Some(refresh) = reader.string("refreshToken")? else {
+        return match (access, token_type) {
+            (None, None) => Ok(None),
+            _ => Err(Error::invalid_argument("refreshToken", "must be given with accessToken or tokenType")),
+        };
+    };
+    Session::seed(&refresh, access.as_deref(), now())?.with_token_type(token_type).map(Some)
 }
 
 fn read_policy(options: &OptionReader) -> Result<ClientPolicy, Error> {
