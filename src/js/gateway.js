@@ -2,13 +2,22 @@
 // build what JS needs in one call (src/js/gateway.rs).
 
 // AuthOutcome from its parts; the claims arrive as the token's payload text, parsed here once.
-export function outcome(status, claims, request, setCookies, dpopThumbprint) {
-  return { status, claims: claims === undefined ? null : JSON.parse(claims), request: request ?? null, setCookies, dpopThumbprint: dpopThumbprint ?? null };
+export function outcome(status, claims, request, setCookies, dpopThumbprint, challenge, dpopNonce) {
+  return {
+    status,
+    claims: claims === undefined ? null : JSON.parse(claims),
+    request: request ?? null,
+    setCookies,
+    dpopThumbprint: dpopThumbprint ?? null,
+    challenge: challenge ?? null,
+    dpopNonce: dpopNonce ?? null,
+  };
 }
 
 // A WebCrypto signature check: `accepted` (built already) if it holds, else the refusal.
 export function verifyThen(params, key, signature, data, accepted) {
-  const refused = () => outcome("unauthenticated", undefined, null, []);
+  // Outcome::challenge() of a presented token that was refused.
+  const refused = () => outcome("unauthenticated", undefined, null, [], undefined, 'Bearer error="invalid_token"');
   // Copies: the arguments are views into wasm memory, which a later allocation may move.
   return crypto.subtle.verify(params, key, signature.slice(), data.slice()).then((ok) => (ok ? accepted : refused()), refused);
 }

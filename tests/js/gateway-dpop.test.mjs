@@ -209,7 +209,15 @@ for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
           header.jwk = JSON.parse(Buffer.from((await prove(keys, { htu: at, htm: "GET", accessToken })).split(".")[0], "base64url")).jwk;
           const swapped = `${b64(header)}.${p}.${forged.split(".")[2]}`;
           const refused = await send("plain", "/__authenticate", { headers: [["authorization", `DPoP ${accessToken}`], ["dpop", swapped]] });
-          assert.deepEqual(await refused.json(), { status: "unauthenticated", claims: null, request: null, setCookies: [], dpopThumbprint: null });
+          assert.deepEqual(await refused.json(), {
+            status: "unauthenticated",
+            claims: null,
+            request: null,
+            setCookies: [],
+            dpopThumbprint: null,
+            challenge: `DPoP error="invalid_dpop_proof", ${ALGS}`,
+            dpopNonce: null,
+          });
         }
       });
     }
@@ -291,6 +299,21 @@ for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
     const ownNonce = own.headers.get("dpop-nonce");
     assert.notEqual(ownNonce, nonce);
     assert.equal((await send("nonceRandom", "/x", { headers: [auth, ["dpop", await prove(ownNonce)]] })).status, 200);
+    if (runtime === "workerd") {
+      // authenticate() reports what handle() would send: the challenge and the nonce.
+      const at = `${baseOf()}/__authenticate`;
+      const proveAt = (n) => PROOF_MAKERS["dpop (npm)"].prove(keys, { htu: at, htm: "GET", accessToken, nonce: n });
+      const check = async (headers) => (await send("nonce1", "/__authenticate", { headers })).json();
+      const asked = await check([auth, ["dpop", await proveAt()]]);
+      assert.deepEqual([asked.status, asked.challenge], ["unauthenticated", `DPoP error="use_dpop_nonce", ${ALGS}`]);
+      assert.match(asked.dpopNonce, /^[A-Za-z0-9_-]{22}$/);
+      const ok = await check([auth, ["dpop", await proveAt(asked.dpopNonce)]]);
+      assert.deepEqual([ok.status, ok.challenge, ok.dpopNonce], ["authenticated", null, asked.dpopNonce]);
+      const none = await check([]);
+      assert.deepEqual([none.status, none.challenge, none.dpopNonce], ["unauthenticated", "Bearer", null]);
+      const bearer = await check([["authorization", "Bearer not.a.token"]]);
+      assert.deepEqual([bearer.status, bearer.challenge], ["unauthenticated", 'Bearer error="invalid_token"']);
+    }
   });
 }
 

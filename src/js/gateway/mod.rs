@@ -101,6 +101,10 @@ export interface AuthOutcome {
   setCookies: string[];
   /** The RFC 7638 thumbprint of the key whose DPoP proof came with the token; null for a Bearer token. */
   dpopThumbprint: string | null;
+  /** For "unauthenticated": the WWW-Authenticate value handle() would send (Bearer, or the DPoP error with algs=); else null. */
+  challenge: string | null;
+  /** The DPoP-Nonce header to send back (the nonce a proof lacked, or the next one when the gateway issues nonces); else null. */
+  dpopNonce: string | null;
 }
 
 export class AuthGateway {
@@ -119,9 +123,17 @@ export class AuthGateway {
 
 #[wasm_bindgen(module = "/src/js/gateway.js")]
 extern "C" {
-    /// `{ status, claims, request, setCookies, dpopThumbprint }` in one crossing.
+    /// `{ status, claims, request, setCookies, dpopThumbprint, challenge, dpopNonce }` in one crossing.
     #[wasm_bindgen(js_name = outcome)]
-    fn js_outcome(status: &str, claims: Option<&str>, request: Option<Request>, set_cookies: Array, dpop_thumbprint: Option<&str>) -> JsValue;
+    fn js_outcome(
+        status: &str,
+        claims: Option<&str>,
+        request: Option<Request>,
+        set_cookies: Array,
+        dpop_thumbprint: Option<&str>,
+        challenge: Option<&str>,
+        dpop_nonce: Option<&str>,
+    ) -> JsValue;
 
     /// The request to forward (see gateway.js); `None` and `undefined` keep what the request has.
     #[wasm_bindgen(catch, js_name = forwardRequest)]
@@ -618,6 +630,24 @@ impl Gateway {
 }
 
 impl Outcome {
+    /// The `WWW-Authenticate` value of a 401 for this outcome (a refused token, a refused proof,
+    /// nothing presented); what handle() sends and authenticate() reports.
+    fn challenge(&self) -> String {
+        match &self.status {
+            Status::DpopRefused(challenge) => dpop::challenge_header(challenge),
+            Status::Unauthenticated { token_presented: false } => "Bearer".to_owned(),
+            _ => "Bearer error=\"invalid_token\"".to_owned(),
+        }
+    }
+
+    /// The `DPoP-Nonce` to send back: the one a proof lacked, or a fresh one for the next proof.
+    fn dpop_nonce(&self) -> Option<&str> {
+        match &self.status {
+            Status::DpopRefused(Challenge::UseNonce(nonce)) => Some(nonce),
+            _ => self.dpop.as_ref().and_then(|d| d.nonce.as_deref()),
+        }
+    }
+
     fn only(status: Status, set_cookies: Vec<String>) -> Self {
         Self { status, claims: None, request: None, set_cookies, dpop: None }
     }
@@ -636,7 +666,8 @@ impl Outcome {
         };
         let cookies: Array = self.set_cookies.iter().map(|c| JsValue::from_str(c)).collect();
         let thumbprint = self.dpop.as_ref().map(|d| d.thumbprint.as_str());
-        js_outcome(status, self.claims.as_ref().map(|c| c.json.as_str()), self.request.clone(), cookies, thumbprint)
+        let challenge = (status == "unauthenticated").then(|| self.challenge());
+        js_outcome(status, self.claims.as_ref().map(|c| c.json.as_str()), self.request.clone(), cookies, thumbprint, challenge.as_deref(), self.dpop_nonce())
     }
 }
 

@@ -78,22 +78,13 @@ impl Gateway {
             }
             (Status::Forbidden, _) => error_response(403, "forbidden", "cross-site requests with cookie credentials are refused", &[])?,
             (Status::Unauthenticated { token_presented: false }, _) => {
-                error_response(401, "invalid_request", "authentication is required", &[("WWW-Authenticate", "Bearer")])?
+                error_response(401, "invalid_request", "authentication is required", &[("WWW-Authenticate", &outcome.challenge())])?
             }
-            (Status::DpopRefused(challenge), _) => {
-                let header = dpop::challenge_header(challenge);
-                let nonce = match challenge {
-                    Challenge::UseNonce(nonce) => Some(("DPoP-Nonce", nonce.as_str())),
-                    _ => None,
-                };
-                let extra: Vec<(&str, &str)> = [("WWW-Authenticate", header.as_str())].into_iter().chain(nonce).collect();
-                error_response(401, "invalid_token", INVALID_TOKEN, &extra)?
-            }
-            (Status::Unauthenticated { token_presented: true }, _) | (_, None) => {
-                error_response(401, "invalid_token", INVALID_TOKEN, &[("WWW-Authenticate", "Bearer error=\"invalid_token\"")])?
+            (Status::DpopRefused(_) | Status::Unauthenticated { token_presented: true }, _) | (_, None) => {
+                error_response(401, "invalid_token", INVALID_TOKEN, &[("WWW-Authenticate", &outcome.challenge())])?
             }
         };
-        if let Some(nonce) = outcome.dpop.as_ref().and_then(|d| d.nonce.as_deref()) {
+        if let Some(nonce) = outcome.dpop_nonce() {
             response.headers().set("DPoP-Nonce", nonce)?;
         }
         for cookie in &outcome.set_cookies {
