@@ -142,6 +142,15 @@ export async function outcome(promise) {
   }
 }
 
+/** Removes a Chromium profile; a helper process still writing to it only leaves it behind. */
+export function removeProfile(dir) {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  } catch (e) {
+    console.log(`left ${dir} behind: ${e.code}`);
+  }
+}
+
 /** Debian's Chromium through playwright-core (its own browser download is not possible here). */
 export async function launchChromium() {
   const { chromium } = await import("playwright-core");
@@ -153,7 +162,7 @@ export async function launchChromium() {
     context,
     close: async () => {
       await context.close();
-      fs.rmSync(userDataDir, { recursive: true, force: true });
+      removeProfile(userDataDir);
     },
   };
 }

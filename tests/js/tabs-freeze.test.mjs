@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import utils from "playwright-core/lib/utilsBundle";
-import { startDevServer, freePort } from "./harness.mjs";
+import { startDevServer, freePort, removeProfile } from "./harness.mjs";
 import { startTabClient } from "./tabs-page.mjs";
 
 const pace = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -51,19 +51,24 @@ before(async () => {
   dev = await startDevServer({ static: true });
   const port = await freePort();
   profile = fs.mkdtempSync(path.join(os.tmpdir(), "ida-freeze-"));
-  chrome = spawn("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, "about:blank"], { stdio: "ignore" });
+  chrome = spawn("/usr/bin/chromium", ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, "about:blank"], { stdio: "ignore", detached: true });
   cdp = await connect(port);
 });
 after(async () => {
   cdp?.close();
   if (chrome && chrome.exitCode === null) {
     const exited = new Promise((r) => chrome.once("exit", r));
-    chrome.kill();
+    // The whole process group: Chromium's helpers outlive the browser process and keep writing
+    // to the profile (a removal then failed with ENOTEMPTY).
+    try {
+      process.kill(-chrome.pid, "SIGKILL");
+    } catch {
+      chrome.kill("SIGKILL");
+    }
     await exited;
   }
   await dev?.close();
-  // Chromium's helper processes may still be writing to the profile for a moment.
-  fs.rmSync(profile, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  removeProfile(profile);
 });
 
 /** A tab in its own window, the runner page loaded; returns its session id. */
