@@ -77,7 +77,9 @@ for (const [name, fault] of Object.entries(faults)) {
       }
       if (name.startsWith("oversized")) {
         const sent = (await dev.stats()).oversizedBytesSent;
-        assert.ok(sent < 4_000_000, `the body was cut off at the cap, not buffered whole (${sent} bytes sent)`);
+        // What the server got out before the reader stopped includes the sockets' buffers, which
+        // grow under load (4.03 MB was seen once): half the body is the line for "cut off".
+        assert.ok(sent < 10_000_000, `the body was cut off at the cap, not buffered whole (${sent} of 20 MB sent)`);
       }
     }
 
