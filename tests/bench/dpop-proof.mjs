@@ -14,19 +14,13 @@ import os from "node:os";
 import * as jose from "jose";
 import * as dpop from "dpop";
 import * as lib from "../../pkg/node.js";
+import { benchArgs, paired, opsCell, ratioCell, spreadCell } from "./stats.mjs";
 
-const argv = process.argv.slice(2);
-const QUICK = argv.includes("--quick");
-const num = (name, d) => {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return d;
-  const n = Number(argv[i + 1]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
-const N = num("n", QUICK ? 20 : 2000);
-const ROUNDS = num("rounds", QUICK ? 2 : 15);
-const WARMUP = num("warmup", QUICK ? 20 : 2000);
+const args = benchArgs();
+const QUICK = args.quick;
+const N = args.count("n", QUICK ? 20 : 2000);
+const ROUNDS = args.count("rounds", QUICK ? 2 : 15);
+const WARMUP = args.count("warmup", QUICK ? 20 : 2000);
 
 const keyPair = await lib.createDpopKeyPair();
 const URL_ = "https://api.example/v1/things";
@@ -58,18 +52,11 @@ for (let r = 0; r < ROUNDS; r++) {
 // The check is apart from the timed rounds (verifying inside them would time jose).
 for (const name of names) await run(makers[name], Math.min(N, 50), true);
 
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
-}
 const [ida, other] = names.map((n) => rates[n]);
-const ratios = ida.map((x, r) => x / other[r]);
-const f = (x) => x.toFixed(2);
+const ratios = paired(ida, other);
 console.log(`DPoP proofs per second (ES256, with ath), Node ${process.versions.node}: median of ${ROUNDS} rounds of ${N} proofs after ${WARMUP} per library; order alternating by round. ${os.cpus().length} cores, ${new Date().toISOString().slice(0, 10)}`);
 console.log();
 console.log("| library | proofs/s (median) | ida-refresh / dpop, paired (median) | spread: IQR [min-max] |");
 console.log("|---|---:|---:|---|");
-console.log(`| ${names[0]} | ${Math.round(quantile(ida, 0.5))} | ${f(quantile(ratios, 0.5))}x | ${f(quantile(ratios, 0.25))}-${f(quantile(ratios, 0.75))} [${f(Math.min(...ratios))}-${f(Math.max(...ratios))}] |`);
-console.log(`| ${names[1]} | ${Math.round(quantile(other, 0.5))} | 1.00x | |`);
+console.log(`| ${names[0]} | ${opsCell(ida)} | ${ratioCell(ratios)} | ${spreadCell(ratios)} |`);
+console.log(`| ${names[1]} | ${opsCell(other)} | 1.00x | |`);

@@ -1,5 +1,5 @@
-// Statistics shared by the benchmarks (verify.mjs, dpop-verify.mjs): medians of paired per-round ratios
-// with their spread.
+// Statistics shared by the benchmarks (verify.mjs, dpop-verify.mjs, dpop-proof.mjs): medians of paired
+// per-round ratios with their spread; and their command line.
 
 /** Quantile with linear interpolation (q = 0.5: the median, the mean of the middle two). */
 export function quantile(xs, q) {
@@ -21,3 +21,34 @@ export const spreadCell = (rs) => {
   const f = (x) => x.toFixed(2);
   return `${f(quantile(rs, 0.25))}-${f(quantile(rs, 0.75))} [${f(Math.min(...rs))}-${f(Math.max(...rs))}]`;
 };
+
+/** The benchmarks' command line: `--quick`, `--name value` texts, whole counts, one-of and list
+ *  options; a bad value stops the run with what was expected. */
+export function benchArgs(argv = process.argv.slice(2)) {
+  const text = (name) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    quick: argv.includes("--quick"),
+    text,
+    count(name, d, min = 1) {
+      const v = text(name);
+      if (v === undefined) return d;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number of at least ${min}, got ${v}`);
+      return n;
+    },
+    oneOf(name, allowed) {
+      const v = text(name);
+      if (v !== undefined && !allowed.includes(v)) throw new Error(`--${name} must be ${allowed.join(" or ")}, got ${v}`);
+      return v;
+    },
+    listOf(name, all) {
+      const v = text(name);
+      const list = v ? v.split(",") : all;
+      for (const x of list) if (!all.includes(x)) throw new Error(`--${name}: unknown ${x}`);
+      return list;
+    },
+  };
+}

@@ -20,26 +20,16 @@
 import crypto from "node:crypto";
 import os from "node:os";
 import { startBenchWorkerd } from "./workerd-bench.mjs";
-import { paired, opsCell, ratioCell, spreadCell } from "./stats.mjs";
+import { paired, opsCell, ratioCell, spreadCell, benchArgs } from "./stats.mjs";
 
-const argv = process.argv.slice(2);
-const QUICK = argv.includes("--quick");
-const raw = (name) => { const i = argv.indexOf(`--${name}`); return i >= 0 ? argv[i + 1] : undefined; };
-const num = (name, d) => {
-  const v = raw(name);
-  if (v === undefined) return d;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got ${v}`);
-  return n;
-};
-const N = Math.max(1, num("n", QUICK ? 20 : 2000));
-const ROUNDS = Math.max(1, num("rounds", QUICK ? 1 : 15));
-const WARMUP = num("warmup", QUICK || (raw("n") !== undefined && N <= 50) ? 20 : 3000);
-const ONLY = raw("only");
-if (ONLY !== undefined && ONLY !== "workerd" && ONLY !== "node") throw new Error(`--only must be workerd or node, got ${ONLY}`);
+const args = benchArgs();
+const QUICK = args.quick;
+const N = args.count("n", QUICK ? 20 : 2000);
+const ROUNDS = args.count("rounds", QUICK ? 1 : 15);
+const WARMUP = args.count("warmup", QUICK || (args.text("n") !== undefined && N <= 50) ? 20 : 3000, 0);
+const ONLY = args.oneOf("only", ["workerd", "node"]);
 const ALL_ALGS = ["HS256", "RS256", "ES256", "EdDSA"];
-const ALGS = raw("algs") ? raw("algs").split(",") : ALL_ALGS;
-for (const a of ALGS) if (!ALL_ALGS.includes(a)) throw new Error(`--algs: unknown algorithm ${a}`);
+const ALGS = args.listOf("algs", ALL_ALGS);
 const LIBS = ["ida", "jose", "jose+forward"];
 // All orders of the three libraries; round r uses ORDERS[r % 6].
 const ORDERS = [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 2, 1], [2, 1, 0], [1, 0, 2]].map((o) => o.map((i) => LIBS[i]));
