@@ -66,21 +66,18 @@ node tests/server/runner-proxy.mjs >"$PROXY_LOG" 2>&1 &
 PROXY=$!
 trap 'kill $DEV $HOLDER $PROXY 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$PROXY_LOG" ] && break; sleep 0.1; done
+grep -qE '^[0-9]+$' "$PROXY_LOG" || { cat "$PROXY_LOG"; exit 1; }
 WEBDRIVER_JSON="$(mktemp --suffix .json)"
 printf '{"goog:chromeOptions":{"args":["proxy-server=http://127.0.0.1:%s","proxy-bypass-list=<-loopback>;localhost"]}}\n' "$(head -n1 "$PROXY_LOG")" >"$WEBDRIVER_JSON"
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$WEBDRIVER_JSON" WASM_BINDGEN_TEST_TIMEOUT=90
-chromium_suite() {
-  wasm-pack test --headless --chrome
-}
-
 step "wasm suite in headless Chromium (window)"
-IDA_TEST_RUNTIME=window WASM_BINDGEN_USE_BROWSER=1 chromium_suite
+IDA_TEST_RUNTIME=window WASM_BINDGEN_USE_BROWSER=1 wasm-pack test --headless --chrome
 
 step "wasm suite in headless Chromium (dedicated worker)"
-IDA_TEST_RUNTIME=worker WASM_BINDGEN_USE_DEDICATED_WORKER=1 chromium_suite
+IDA_TEST_RUNTIME=worker WASM_BINDGEN_USE_DEDICATED_WORKER=1 wasm-pack test --headless --chrome
 
 step "wasm suite in headless Chromium (service worker)"
-IDA_TEST_RUNTIME=service-worker WASM_BINDGEN_USE_SERVICE_WORKER=1 chromium_suite
+IDA_TEST_RUNTIME=service-worker WASM_BINDGEN_USE_SERVICE_WORKER=1 wasm-pack test --headless --chrome
 
 step "package tests: Node, workerd, Chromium pages (RefreshClient scenarios, multi-tab, demo)"
 node --test --test-concurrency=1 tests/js/

@@ -127,7 +127,8 @@ impl Client {
                     self.declare_unspent(&sent).await;
                 }
             }
-            // Storage is read again: a tab that rotated during our request wins.
+            // Storage is read again: a tab that rotated during our request wins. The epoch is
+            // checked after that read, so a sign-out heard while it was awaited counts too.
             self.sync_from_storage().await;
             if self.state.borrow().epoch() != epoch {
                 // Signed out or replaced meanwhile: this answer belongs to a session that is gone.
