@@ -365,7 +365,9 @@ impl AuthGateway {
 }
 
 mod dpop;
+mod keys;
 mod options;
+mod outcome;
 mod refresh;
 mod respond;
 
@@ -543,65 +545,6 @@ impl Gateway {
             }
         }
     }
-
-    /// Verifies an access token: structure, header and claims in the core; the signature with
-    /// the cached HMAC state, or through WebCrypto with the key the key set finds.
-    async fn verify(self: &Rc<Self>, token: &str, ctx: &JsValue) -> Result<VerifiedClaims, Refusal> {
-        let parsed = read_token(token, &self.policy, self.hmac.is_some())?;
-        match (parsed.alg, &self.hmac) {
-            (Alg::Hs256, Some(hmac)) => parsed.verify_hmac(hmac)?,
-            _ => {
-                let key = self.key_for(parsed.kid.as_deref(), ctx).await?;
-                parsed.agrees_with(&key)?;
-                if !self.crypto.verify(&key, &parsed.signature, parsed.signing_input.as_bytes()).await {
-                    return Err(Rejection::Signature.into());
-                }
-            }
-        }
-        Ok(parsed.claims(&self.policy, now())?)
-    }
-
-    /// The key a token names, as the key set decides: found, unknown (401), or unavailable
-    /// (503); fetching the JWKS or waiting for a fetch in flight on the way.
-    async fn key_for(self: &Rc<Self>, kid: Option<&str>, ctx: &JsValue) -> Result<Rc<PublicKey>, Refusal> {
-        let mut decision = self.keys.borrow_mut().lookup(kid, now());
-        let due = self.keys.borrow_mut().refresh_due(now());
-        if let Some(ticket) = due {
-            let gw = self.clone();
-            let background = promise(async move {
-                gw.fetch_jwks(ticket).await;
-                Ok(JsValue::UNDEFINED)
-            });
-            match method(ctx, "waitUntil") {
-                Some(wait_until) => drop(wait_until.call1(ctx, &background)),
-                None => drop(background),
-            }
-        }
-        loop {
-            decision = match decision {
-                KeyLookup::Found(key) => return Ok(key),
-                KeyLookup::Unknown => return Err(Rejection::UnknownKey.into()),
-                KeyLookup::Unavailable { retry_after_s } => return Err(Refusal::Unavailable(retry_after_s)),
-                KeyLookup::Fetch(ticket) => {
-                    self.fetch_jwks(ticket).await;
-                    self.keys.borrow_mut().lookup_after_wait(kid, now())
-                }
-                KeyLookup::Wait => {
-                    sleep(POLL_MS).await;
-                    self.keys.borrow_mut().lookup_after_wait(kid, now())
-                }
-            };
-        }
-    }
-
-    /// One JWKS fetch, reported to the key set (any failure: network, status, body, cap).
-    async fn fetch_jwks(&self, ticket: FetchTicket) {
-        let Some((url, transport)) = &self.jwks else { return };
-        self.jwks_fetches.set(self.jwks_fetches.get() + 1);
-        let fetched = transport.get(url, JWKS_MAX_BYTES).await.ok().filter(|raw| raw.status == 200);
-        let keys = fetched.and_then(|raw| parse_jwks(&raw.body, &self.policy.algorithms).ok());
-        self.keys.borrow_mut().fetched(ticket, keys, now());
-    }
 }
 
 impl Gateway {
@@ -626,48 +569,6 @@ impl Gateway {
             Ok((dpop, ..)) => Outcome { dpop: Some(dpop), ..accepted },
             Err(status) => Outcome::only(status, Vec::new()),
         }
-    }
-}
-
-impl Outcome {
-    /// The `WWW-Authenticate` value of a 401 for this outcome (a refused token, a refused proof,
-    /// nothing presented); what handle() sends and authenticate() reports.
-    fn challenge(&self) -> String {
-        match &self.status {
-            Status::DpopRefused(challenge) => dpop::challenge_header(challenge),
-            Status::Unauthenticated { token_presented: false } => "Bearer".to_owned(),
-            _ => "Bearer error=\"invalid_token\"".to_owned(),
-        }
-    }
-
-    /// The `DPoP-Nonce` to send back: the one a proof lacked, or a fresh one for the next proof.
-    fn dpop_nonce(&self) -> Option<&str> {
-        match &self.status {
-            Status::DpopRefused(Challenge::UseNonce(nonce)) => Some(nonce),
-            _ => self.dpop.as_ref().and_then(|d| d.nonce.as_deref()),
-        }
-    }
-
-    fn only(status: Status, set_cookies: Vec<String>) -> Self {
-        Self { status, claims: None, request: None, set_cookies, dpop: None }
-    }
-
-    fn unavailable(retry_after_s: u64) -> Self {
-        Self::only(Status::Unavailable { retry_after_s }, Vec::new())
-    }
-
-    fn to_js(&self) -> JsValue {
-        let status = match self.status {
-            Status::Authenticated => "authenticated",
-            Status::Refreshed => "refreshed",
-            Status::Unauthenticated { .. } | Status::DpopRefused(_) => "unauthenticated",
-            Status::Unavailable { .. } => "unavailable",
-            Status::Forbidden => "forbidden",
-        };
-        let cookies: Array = self.set_cookies.iter().map(|c| JsValue::from_str(c)).collect();
-        let thumbprint = self.dpop.as_ref().map(|d| d.thumbprint.as_str());
-        let challenge = (status == "unauthenticated").then(|| self.challenge());
-        js_outcome(status, self.claims.as_ref().map(|c| c.json.as_str()), self.request.clone(), cookies, thumbprint, challenge.as_deref(), self.dpop_nonce())
     }
 }
 
