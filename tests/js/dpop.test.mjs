@@ -12,6 +12,7 @@ import * as lib from "../../pkg/node.js";
 import path from "node:path";
 import { ROOT, startDevServer, startWorkerd, launchChromium, outcome } from "./harness.mjs";
 import { startOidcProvider, SPA_CLIENT } from "../server/oidc.mjs";
+import { check } from "./client-scenarios.mjs";
 
 let as, dev, browser;
 before(async () => {
@@ -212,7 +213,7 @@ test("dpop: RefreshClient in Node: sign-in with its key, refresh, authFetch at u
     assert.equal(me.status, 200);
     assert.equal((await me.json()).sub, "user-1");
     assert.equal(seen.length, 1, "the origin's nonce (from the token endpoint) is sent along");
-    assert.equal(seen[0].authorization, `DPoP ${at}`);
+    check.equal(seen[0].authorization, `DPoP ${at}`);
     assert.equal(jose.decodeJwt(seen[0].dpop).ath, sha256(at));
 
     // A resource server of its own origin that asks for a nonce: one retry, then the nonce is kept.
@@ -243,7 +244,7 @@ test("dpop: RefreshClient in Node: sign-in with its key, refresh, authFetch at u
     }
 
     const headers = await client.dpopHeaders("GET", as.userinfoUrl);
-    assert.equal(headers.Authorization, `DPoP ${await client.getAccessToken()}`);
+    check.equal(headers.Authorization, `DPoP ${await client.getAccessToken()}`);
     const direct = await globalThis.fetch(as.userinfoUrl, { headers });
     assert.equal(direct.status, 200);
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import * as lib from "../../pkg/node.js";
 import { ROOT, startDevServer, startWorkerd, outcome } from "./harness.mjs";
-import { mapStorage, waitFor } from "./client-scenarios.mjs";
+import { mapStorage, waitFor, check } from "./client-scenarios.mjs";
 
 const SECRET = "ida-dev-secret-32-bytes-or-more-change-me";
 let dev, worker;
@@ -96,17 +96,17 @@ for (const [name, fault] of Object.entries(faults)) {
       remember(r.message, ...errors.map((e) => e.message));
       if (fault.client === "recovers" || fault.client === "ok") {
         assert.equal(r.ok, true, `${name}: RefreshClient should recover (${r.code})`);
-        assert.notEqual(client.session.accessToken, s.accessToken, "a new access token");
+        check.notEqual(client.session.accessToken, s.accessToken, "a new access token");
         cells.push(fault.client === "ok" ? "refreshed (opaque token kept as is)" : `recovered after ${(await dev.stats(s.family)).refreshRequests} attempts`);
       } else if (fault.client === "keeps") {
         assert.equal(r.code, fault.refresh);
         assert.equal(errors.length, 1, "one error event");
-        assert.equal(client.session.accessToken, s.accessToken, "the valid session is kept");
-        assert.equal(await client.getAccessToken(), s.accessToken, "and still served");
+        check.equal(client.session.accessToken, s.accessToken, "the valid session is kept");
+        check.equal(await client.getAccessToken(), s.accessToken, "and still served");
         cells.push(`\`${r.code}\`, session kept, \`error\` event`);
       } else {
         assert.equal(r.code, "invalid_refresh_token");
-        assert.equal(await client.getAccessToken(), s.accessToken, "the valid access token is served until it expires");
+        check.equal(await client.getAccessToken(), s.accessToken, "the valid access token is served until it expires");
         assert.deepEqual(ended, [], "not signed out while the access token is valid");
         cells.push("`invalid_refresh_token`; access token served until expiry, then `signedOut`");
       }
@@ -146,7 +146,7 @@ test("fault: a refresh token rotated by another tab during the request", async (
   const record = JSON.parse(storage.map.get("ida-refresh.session"));
   storage.map.set("ida-refresh.session", JSON.stringify({ ...record, refreshToken: theirs.refreshToken, accessToken: theirs.accessToken, updatedAt: Date.now() }));
   const ours = await pending;
-  assert.equal(ours.refreshToken, theirs.refreshToken, "their rotation wins");
+  check.equal(ours.refreshToken, theirs.refreshToken, "their rotation wins");
   const stats = await dev.stats(s.family);
   assert.equal(stats.revocations, 0);
   client.dispose();

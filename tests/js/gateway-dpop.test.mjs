@@ -11,6 +11,7 @@ import * as DPoP from "dpop";
 import { AuthGateway, createDpopProof, createDpopKeyPair } from "../../pkg/node.js";
 import { ROOT, startWorkerd, freePort } from "./harness.mjs";
 import { startOidcProvider, SPA_CLIENT, RESOURCE } from "../server/oidc.mjs";
+import { check } from "./client-scenarios.mjs";
 
 /**
  * Proof makers under test: each makes a valid proof for a key pair (as made by `generateKeys`),
@@ -193,7 +194,7 @@ for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
           assert.equal(r.status, 200, `${method}: ${await r.text()}`);
           assert.equal(forwarded, before + 1);
           assert.equal(lastForwarded.dpop, null, "the DPoP header is not forwarded");
-          assert.equal(lastForwarded.authorization, `Bearer ${accessToken}`);
+          check.equal(lastForwarded.authorization, `Bearer ${accessToken}`);
         }
         if (runtime === "workerd") {
           const at = `${baseOf()}/__authenticate`;
@@ -303,15 +304,15 @@ for (const [runtime, { base: baseOf, send }] of Object.entries(RUNTIMES)) {
       // authenticate() reports what handle() would send: the challenge and the nonce.
       const at = `${baseOf()}/__authenticate`;
       const proveAt = (n) => PROOF_MAKERS["dpop (npm)"].prove(keys, { htu: at, htm: "GET", accessToken, nonce: n });
-      const check = async (headers) => (await send("nonce1", "/__authenticate", { headers })).json();
-      const asked = await check([auth, ["dpop", await proveAt()]]);
+      const authOutcome = async (headers) => (await send("nonce1", "/__authenticate", { headers })).json();
+      const asked = await authOutcome([auth, ["dpop", await proveAt()]]);
       assert.deepEqual([asked.status, asked.challenge], ["unauthenticated", `DPoP error="use_dpop_nonce", ${ALGS}`]);
       assert.match(asked.dpopNonce, /^[A-Za-z0-9_-]{22}$/);
-      const ok = await check([auth, ["dpop", await proveAt(asked.dpopNonce)]]);
+      const ok = await authOutcome([auth, ["dpop", await proveAt(asked.dpopNonce)]]);
       assert.deepEqual([ok.status, ok.challenge, ok.dpopNonce], ["authenticated", null, asked.dpopNonce]);
-      const none = await check([]);
+      const none = await authOutcome([]);
       assert.deepEqual([none.status, none.challenge, none.dpopNonce], ["unauthenticated", "Bearer", null]);
-      const bearer = await check([["authorization", "Bearer not.a.token"]]);
+      const bearer = await authOutcome([["authorization", "Bearer not.a.token"]]);
       assert.deepEqual([bearer.status, bearer.challenge], ["unauthenticated", 'Bearer error="invalid_token"']);
     }
   });

@@ -8,6 +8,7 @@ import crypto from "node:crypto";
 import http from "node:http";
 import path from "node:path";
 import { ROOT, startDevServer, startWorkerd, freePort } from "./harness.mjs";
+import { check } from "./client-scenarios.mjs";
 
 const DEV_SECRET = "gateway-tests-hs256-secret-of-32-bytes+";
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
@@ -115,7 +116,7 @@ test("gateway: a valid token is forwarded with a fresh Authorization and identit
   assert.equal(seen.length, before + 1);
   const got = seen.at(-1);
   assert.equal(got.url, "/orders?x=1");
-  assert.equal(got.headers.authorization, `Bearer ${token}`);
+  check.equal(got.headers.authorization, `Bearer ${token}`);
   assert.equal(got.headers["x-user-id"], undefined);
   assert.equal(got.headers["x-forwarded-user"], undefined);
   assert.equal(got.headers["x-keep"], "1");
@@ -129,7 +130,7 @@ test("gateway: a valid token in the access cookie works too; authenticate() repo
   const outcome = await r.json();
   assert.equal(outcome.status, "authenticated");
   assert.equal(outcome.claims.role, "reader");
-  assert.equal(outcome.request.authorization, `Bearer ${token}`);
+  check.equal(outcome.request.authorization, `Bearer ${token}`);
   assert.equal(outcome.request.url, `${originUrl}/__authenticate`);
   assert.deepEqual(outcome.setCookies, []);
 });
@@ -141,14 +142,14 @@ test("gateway: an expired access token with a refresh cookie is refreshed; both 
   assert.equal(r.status, 200);
   assert.equal(seen.length, before + 1);
   const forwarded = seen.at(-1).headers.authorization.slice(7);
-  assert.notEqual(forwarded, s.accessToken);
+  check.notEqual(forwarded, s.accessToken);
   const cookies = r.headers.getSetCookie().map(parseSetCookie);
   assert.equal(cookies.length, 2, "one Set-Cookie per token");
   const [at, rt] = cookies;
   assert.equal(at.name, "__Host-ida-at");
   assert.equal(at.value, forwarded, "the forwarded token is the one set");
   assert.equal(rt.name, "__Host-ida-rt");
-  assert.equal(rt.value, (await dev.stats(s.family)).currentRefreshToken, "the rotated refresh token");
+  check.equal(rt.value, (await dev.stats(s.family)).currentRefreshToken, "the rotated refresh token");
   for (const c of cookies) {
     assert.equal(c.attrs.path, "/");
     assert.equal(c.attrs.secure, true);

@@ -97,9 +97,9 @@ test("Node, crossTab on: a refresh answered just before another client's signOut
     // A's "session" message and B's "signedOut" message are both delivered by now.
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(signedOut, { a: ["otherTab"], b: ["signOut"] });
-    assert.equal(b.session, null, "B stays signed out");
-    assert.equal(a.session, null, "A follows B's sign-out");
-    assert.equal(await storage.get(storageKey), null, "nothing written back");
+    assert.ok(b.session === null, "B stays signed out");
+    assert.ok(a.session === null, "A follows B's sign-out");
+    assert.ok((await storage.get(storageKey)) === null, "nothing written back");
     assert.equal(await b.getAccessToken(), null, "and B does not load it again");
   } finally {
     a.dispose();
